@@ -1,0 +1,45 @@
+"""ament_python build of pose_ros.
+
+Estimator backends are found through the ``pose_ros.estimators`` entry-point group;
+the built-in OpenPose/cv2.dnn backend registers itself exactly the way a third-party
+package would (see ``test/plugin_example``).
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "pose_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={"pose_ros.models": ["manifest.yaml"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="pose_ros maintainers",
+    maintainer_email="maintainers@pose-ros.dev",
+    description="Multi-person 2D human pose estimation for ROS 2 with OpenCV DNN.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "pose_node = pose_ros.node:main",
+            "image_source = pose_ros.image_source:main",
+            "pose_recorder = pose_ros.recorder:main",
+            "pose_ros_models = pose_ros.models.cli:main",
+            "pose_ros_infer = pose_ros.infer_cli:main",
+        ],
+        "pose_ros.estimators": [
+            "openpose_dnn = pose_ros.estimators.openpose_dnn:OpenPoseDnnEstimator",
+        ],
+    },
+)

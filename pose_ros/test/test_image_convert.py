@@ -1,0 +1,311 @@
+"""Raw and compressed camera buffers -> BGR, checked against hand-built buffers."""
+
+import array
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from pose_ros.image_convert import (MAX_PIXELS, SUPPORTED_ENCODINGS, ImageConversionError,
+                                    bgr_to_raw, compressed_to_bgr, peek_compressed_size,
+                                    raw_to_bgr)
+
+DATA = "/usr/share/doc/opencv-doc/examples/data"
+
+
+def _known_bgr(h: int = 6, w: int = 8) -> np.ndarray:
+    """Distinct value per pixel and channel, so any swap or shift shows."""
+    rng = np.random.default_rng(h * 100 + w)
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def _pad_rows(pixels: np.ndarray, pad: int) -> tuple:
+    """Pack (H, W, C) or (H, W) bytes into rows of width*C + pad bytes, padding = 0xAB."""
+    h = pixels.shape[0]
+    rows = pixels.reshape(h, -1)
+    padded = np.full((h, rows.shape[1] + pad), 0xAB, dtype=np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    return padded.tobytes(), padded.shape[1]
+
+
+def _bgr_to_yuv601(bgr: np.ndarray) -> tuple:
+    """BT.601 limited-range Y, U, V planes (float), the inverse of what OpenCV decodes."""
+    b, g, r = [bgr[..., i].astype(np.float64) for i in range(3)]
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    return y, u, v
+
+
+def _pairwise_constant(h: int, w: int) -> np.ndarray:
+    """BGR image whose horizontal pixel pairs share a colour, so 4:2:2 loses no chroma."""
+    half = _known_bgr(h, w // 2)
+    return np.repeat(half, 2, axis=1)
+
+
+def _pack_yuv422(bgr: np.ndarray, order: str) -> np.ndarray:
+    """(H, W, 2) packed YUYV or UYVY bytes for an image with pairwise-constant colour."""
+    y, u, v = _bgr_to_yuv601(bgr)
+    y8 = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    u8 = np.clip(np.rint(u[:, 0::2]), 0, 255).astype(np.uint8)
+    v8 = np.clip(np.rint(v[:, 0::2]), 0, 255).astype(np.uint8)
+    h, w = y8.shape
+    quads = np.empty((h, w // 2, 4), dtype=np.uint8)
+    if order == "yuyv":
+        quads[..., 0], quads[..., 1], quads[..., 2], quads[..., 3] = y8[:, 0::2], u8, y8[:, 1::2], v8
+    else:  # uyvy
+        quads[..., 0], quads[..., 1], quads[..., 2], quads[..., 3] = u8, y8[:, 0::2], v8, y8[:, 1::2]
+    return quads.reshape(h, w, 2)
+
+
+# ----------------------------------------------------------------- raw colour encodings
+
+@pytest.mark.parametrize("encoding,to_buffer", [
+    ("bgr8", lambda im: im),
+    ("rgb8", lambda im: im[..., ::-1]),
+    ("bgra8", lambda im: np.dstack([im, np.full(im.shape[:2], 7, np.uint8)])),
+    ("rgba8", lambda im: np.dstack([im[..., ::-1], np.full(im.shape[:2], 200, np.uint8)])),
+])
+@pytest.mark.parametrize("pad", [0, 5])
+def test_colour_encodings_pixel_exact(encoding, to_buffer, pad):
+    bgr = _known_bgr()
+    data, step = _pad_rows(np.ascontiguousarray(to_buffer(bgr)), pad)
+    out = raw_to_bgr(data, bgr.shape[1], bgr.shape[0], step, encoding)
+    assert out.dtype == np.uint8 and out.shape == bgr.shape
+    np.testing.assert_array_equal(out, bgr)
+
+
+@pytest.mark.parametrize("pad", [0, 3])
+def test_mono8_expands_to_three_equal_channels(pad):
+    gray = _known_bgr()[..., 0].copy()
+    data, step = _pad_rows(gray, pad)
+    out = raw_to_bgr(data, gray.shape[1], gray.shape[0], step, "mono8")
+    assert out.shape == gray.shape + (3,)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], gray)
+    flat = raw_to_bgr(data, gray.shape[1], gray.shape[0], step, "mono8", want_color=False)
+    np.testing.assert_array_equal(flat, gray)
+
+
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_mono16_keeps_high_byte(bigendian):
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 65536, size=(5, 7), dtype=np.uint16)
+    data = values.astype(">u2" if bigendian else "<u2").tobytes()
+    out = raw_to_bgr(data, 7, 5, 14, "mono16", is_bigendian=bigendian, want_color=False)
+    np.testing.assert_array_equal(out, (values >> 8).astype(np.uint8))
+    # Reading with the wrong byte order gives the low bytes instead: endianness matters.
+    wrong = raw_to_bgr(data, 7, 5, 14, "mono16", is_bigendian=not bigendian, want_color=False)
+    np.testing.assert_array_equal(wrong, (values & 0xFF).astype(np.uint8))
+
+
+@pytest.mark.parametrize("encoding,order", [("yuv422_yuy2", "yuyv"), ("yuyv", "yuyv"),
+                                            ("yuv422", "uyvy"), ("uyvy", "uyvy")])
+@pytest.mark.parametrize("pad", [0, 6])
+def test_yuv422_recovers_known_colours(encoding, order, pad):
+    bgr = _pairwise_constant(6, 8)
+    packed = _pack_yuv422(bgr, order)
+    data, step = _pad_rows(packed, pad)
+    out = raw_to_bgr(data, 8, 6, step, encoding)
+    assert out.shape == bgr.shape
+    # Only 8-bit rounding in both directions (and clipping of out-of-gamut colours).
+    diff = np.abs(out.astype(int) - bgr.astype(int))
+    assert diff.max() <= 2, diff.max()
+
+
+def test_yuyv_padded_rows_match_opencv_on_packed_rows():
+    rng = np.random.default_rng(11)
+    packed = rng.integers(0, 256, size=(5, 10, 2), dtype=np.uint8)
+    data, step = _pad_rows(packed, 4)
+    out = raw_to_bgr(data, 10, 5, step, "yuyv")
+    np.testing.assert_array_equal(out, cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_YUY2))
+
+
+def test_yuv422_rejects_odd_width():
+    with pytest.raises(ImageConversionError, match="even width"):
+        raw_to_bgr(bytes(3 * 2 * 2), 3, 2, 6, "yuyv")
+
+
+def test_bgr8_is_a_view_and_copy_makes_it_writable():
+    bgr = _known_bgr()
+    data, step = _pad_rows(bgr, 2)
+    view = raw_to_bgr(data, 8, 6, step, "bgr8")
+    assert not view.flags.writeable  # shares the immutable bytes
+    assert np.shares_memory(view, np.frombuffer(data, np.uint8))
+    private = raw_to_bgr(data, 8, 6, step, "bgr8", copy=True)
+    assert private.flags.writeable and private.flags.c_contiguous
+    np.testing.assert_array_equal(private, bgr)
+
+
+def test_accepts_array_bytearray_memoryview_and_ndarray():
+    bgr = _known_bgr(3, 4)
+    raw = bgr.tobytes()
+    for data in (array.array("B", raw), bytearray(raw), memoryview(raw), bgr, np.frombuffer(raw, np.uint8)):
+        np.testing.assert_array_equal(raw_to_bgr(data, 4, 3, 12, "bgr8"), bgr)
+
+
+def test_one_by_one_and_trailing_bytes_ignored():
+    out = raw_to_bgr(bytes([10, 20, 30, 99, 99]), 1, 1, 3, "rgb8")
+    np.testing.assert_array_equal(out, [[[30, 20, 10]]])
+
+
+def test_encoding_name_is_case_insensitive():
+    out = raw_to_bgr(bytes([1, 2, 3]), 1, 1, 3, "RGB8")
+    np.testing.assert_array_equal(out, [[[3, 2, 1]]])
+
+
+# ----------------------------------------------------------------- raw errors
+
+def test_short_data_reports_both_sizes():
+    with pytest.raises(ImageConversionError, match=r"71 bytes.*72"):
+        raw_to_bgr(bytes(71), 8, 3, 24, "bgr8")
+
+
+@pytest.mark.parametrize("w,h", [(0, 4), (4, 0), (-1, 4)])
+def test_zero_or_negative_size(w, h):
+    with pytest.raises(ImageConversionError, match="positive"):
+        raw_to_bgr(bytes(64), w, h, 12, "bgr8")
+
+
+def test_step_smaller_than_row():
+    with pytest.raises(ImageConversionError, match="step 11"):
+        raw_to_bgr(bytes(100), 4, 2, 11, "bgr8")
+
+
+def test_huge_declared_size_rejected_before_reading_data():
+    # 100k x 100k bgr8 would be 30 GB; the check must not touch (or need) that much data.
+    with pytest.raises(ImageConversionError, match="more than the limit"):
+        raw_to_bgr(b"", 100_000, 100_000, 300_000, "bgr8")
+    with pytest.raises(ImageConversionError, match="more than the limit"):
+        raw_to_bgr(bytes(48), 4, 4, 12, "bgr8", max_pixels=15)
+    assert raw_to_bgr(bytes(48), 4, 4, 12, "bgr8", max_pixels=16).shape == (4, 4, 3)
+
+
+def test_unknown_encoding_lists_supported():
+    with pytest.raises(ImageConversionError) as info:
+        raw_to_bgr(bytes(12), 2, 2, 6, "bayer_rggb8")
+    msg = str(info.value)
+    assert "bayer_rggb8" in msg
+    for enc in SUPPORTED_ENCODINGS:
+        assert enc in msg
+
+
+def test_supported_encodings_cover_the_required_ones():
+    for enc in ("bgr8", "rgb8", "bgra8", "rgba8", "mono8", "yuv422_yuy2", "yuyv", "yuv422", "uyvy"):
+        assert enc in SUPPORTED_ENCODINGS
+    assert MAX_PIXELS == 8192 * 8192
+
+
+def test_error_is_a_value_error():
+    assert issubclass(ImageConversionError, ValueError)
+
+
+# ----------------------------------------------------------------- compressed
+
+@pytest.mark.parametrize("name", ["messi5.jpg", "basketball1.png"])
+def test_real_files_decode_like_imread(name):
+    path = os.path.join(DATA, name)
+    with open(path, "rb") as f:
+        blob = f.read()
+    out = compressed_to_bgr(blob, "bgr8; jpeg compressed bgr8")
+    expected = cv2.imread(path, cv2.IMREAD_COLOR)
+    assert out.shape == expected.shape and out.shape[2] == 3
+    np.testing.assert_array_equal(out, expected)
+    assert peek_compressed_size(np.frombuffer(blob, np.uint8)) == (out.shape[1], out.shape[0])
+
+
+def test_png_round_trip_is_lossless_and_jpeg_is_close():
+    bgr = _known_bgr(40, 60)
+    ok, png = cv2.imencode(".png", bgr)
+    assert ok
+    np.testing.assert_array_equal(compressed_to_bgr(png.tobytes(), "png"), bgr)
+    smooth = cv2.GaussianBlur(bgr, (9, 9), 3)  # JPEG is near-exact on smooth content
+    ok, jpg = cv2.imencode(".jpg", smooth, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    out = compressed_to_bgr(jpg, "jpeg")
+    assert out.shape == smooth.shape
+    assert np.abs(out.astype(int) - smooth.astype(int)).mean() < 3
+
+
+def test_grey_png_decodes_to_three_channels():
+    gray = _known_bgr(5, 5)[..., 1].copy()
+    ok, png = cv2.imencode(".png", gray)
+    out = compressed_to_bgr(png)
+    assert out.shape == (5, 5, 3)
+    np.testing.assert_array_equal(out[..., 2], gray)
+
+
+def test_corrupt_jpeg():
+    with open(os.path.join(DATA, "messi5.jpg"), "rb") as f:
+        blob = f.read()
+    with pytest.raises(ImageConversionError, match="corrupt or unsupported"):
+        compressed_to_bgr(b"\x00\x01garbage" * 10)
+    with pytest.raises(ImageConversionError, match="corrupt or unsupported"):
+        compressed_to_bgr(blob[:200])  # header only, no scan data
+
+
+def test_empty_compressed():
+    with pytest.raises(ImageConversionError, match="empty"):
+        compressed_to_bgr(b"")
+
+
+def test_compressed_depth_refused():
+    ok, png = cv2.imencode(".png", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ImageConversionError, match="compressedDepth"):
+        compressed_to_bgr(png, "16UC1; compressedDepth")
+
+
+def test_compressed_size_limit_checked_from_header():
+    ok, png = cv2.imencode(".png", np.zeros((30, 40, 3), np.uint8))
+    ok, jpg = cv2.imencode(".jpg", np.zeros((30, 40, 3), np.uint8))
+    for blob in (png, jpg):
+        assert peek_compressed_size(blob.reshape(-1)) == (40, 30)
+        with pytest.raises(ImageConversionError, match="more than the limit"):
+            compressed_to_bgr(blob, max_pixels=40 * 30 - 1)
+        assert compressed_to_bgr(blob, max_pixels=40 * 30).shape == (30, 40, 3)
+
+
+def test_png_bomb_header_rejected_without_decoding():
+    # A PNG header claiming 60000 x 60000: refused from the header alone.
+    ok, png = cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))
+    blob = bytearray(png.tobytes())
+    blob[16:20] = (60000).to_bytes(4, "big")
+    blob[20:24] = (60000).to_bytes(4, "big")
+    with pytest.raises(ImageConversionError, match="60000x60000"):
+        compressed_to_bgr(bytes(blob))
+
+
+# ----------------------------------------------------------------- publishing
+
+def test_bgr_to_raw_round_trip():
+    bgr = _known_bgr(5, 7)
+    data, step, enc = bgr_to_raw(bgr[:, ::1])
+    assert isinstance(data, array.array) and data.typecode == "B"
+    assert (step, enc) == (21, "bgr8") and len(data) == 5 * 21
+    np.testing.assert_array_equal(raw_to_bgr(data, 7, 5, step, enc), bgr)
+
+
+def test_bgr_to_raw_packs_a_padded_view():
+    bgr = _known_bgr(4, 6)
+    data, step = _pad_rows(bgr, 3)
+    view = raw_to_bgr(data, 6, 4, step, "bgr8")
+    out, out_step, enc = bgr_to_raw(view)
+    assert out_step == 18 and len(out) == 72
+    assert bytes(out) == bgr.tobytes()
+
+
+def test_bgr_to_raw_mono_and_bgra():
+    gray = _known_bgr(3, 5)[..., 0].copy()
+    data, step, enc = bgr_to_raw(gray)
+    assert (step, enc) == (5, "mono8") and bytes(data) == gray.tobytes()
+    assert bgr_to_raw(gray[..., None])[1:] == (5, "mono8")
+    bgra = np.zeros((2, 3, 4), np.uint8)
+    assert bgr_to_raw(bgra)[1:] == (12, "bgra8")
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2, 3), np.float32), np.zeros((2, 2, 2), np.uint8),
+                                 np.zeros((0, 3, 3), np.uint8), np.zeros(5, np.uint8)])
+def test_bgr_to_raw_rejects(bad):
+    with pytest.raises(ImageConversionError):
+        bgr_to_raw(bad)
