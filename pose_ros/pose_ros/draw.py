@@ -65,7 +65,8 @@ def line_thickness(shape: Sequence[int]) -> int:
 def _check_image(image: np.ndarray, copy: bool) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
             or image.shape[2] != 3:
-        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        desc = (f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray)
+                else type(image).__name__)
         raise ValueError(f"draw_persons needs a BGR uint8 image of shape (H, W, 3), got {desc}; "
                          "convert mono images with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)")
     if not copy and not image.flags.writeable:
@@ -101,6 +102,10 @@ def draw_persons(image: np.ndarray, persons: List[Person], skeleton: Skeleton, *
     thickness = line_thickness(out.shape)
     radius = (thickness + 2) * _ONE
 
+    # Boxes go underneath so they never hide a limb or keypoint lying on their edge.
+    if draw_boxes:
+        _draw_boxes(out, persons, visible, thickness)
+
     # One polylines call per limb draws that limb for every person that has both ends.
     limbs = np.asarray(skeleton.limbs, dtype=np.intp).reshape(-1, 2)
     for (a, b), color in zip(limbs, limb_colors(skeleton)):
@@ -114,30 +119,39 @@ def draw_persons(image: np.ndarray, persons: List[Person], skeleton: Skeleton, *
         cv2.circle(out, tuple(int(v) for v in pts[pi, ki]), radius, kp_colors[ki], -1,
                    cv2.LINE_AA, _SHIFT)
 
-    if draw_boxes or draw_ids:
-        _draw_labels(out, persons, visible, thickness, draw_ids, draw_boxes)
+    if draw_ids:
+        _draw_ids(out, persons, visible, thickness)
     return out
 
 
-def _draw_labels(out: np.ndarray, persons: List[Person], visible: np.ndarray, thickness: int,
-                 draw_ids: bool, draw_boxes: bool) -> None:
+def _box_corners(p: Person) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    x, y, w, h = (float(v) for v in p.bbox)
+    x0, y0 = (int(v) for v in _fixed_point(np.array([x, y])))
+    x1, y1 = (int(v) for v in _fixed_point(np.array([x + w, y + h])))
+    return (x0, y0), (x1, y1)
+
+
+def _draw_boxes(out: np.ndarray, persons: List[Person], visible: np.ndarray,
+                thickness: int) -> None:
+    for i, p in enumerate(persons):
+        if visible[i].any():
+            top_left, bottom_right = _box_corners(p)
+            cv2.rectangle(out, top_left, bottom_right, person_color(p.track_id or str(i)),
+                          thickness, cv2.LINE_AA, _SHIFT)
+
+
+def _draw_ids(out: np.ndarray, persons: List[Person], visible: np.ndarray, thickness: int) -> None:
     font_scale = 0.4 * thickness + 0.2
     for i, p in enumerate(persons):
-        if not visible[i].any():
+        if not (p.track_id and visible[i].any()):
             continue
-        x, y, w, h = (float(v) for v in p.bbox)
-        color = person_color(p.track_id or str(i))
-        x0, y0 = _fixed_point(np.array([x, y]))
-        x1, y1 = _fixed_point(np.array([x + w, y + h]))
-        if draw_boxes:
-            cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), color, thickness,
-                          cv2.LINE_AA, _SHIFT)
-        if draw_ids and p.track_id:
-            (_, text_h), _ = cv2.getTextSize(p.track_id, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-            # Above the box, or just inside the image when the box touches the top edge.
-            org = (int(x0) >> _SHIFT, max(text_h + thickness, (int(y0) >> _SHIFT) - 3 * thickness))
-            # Dark outline under the coloured text keeps it readable on any background.
-            cv2.putText(out, p.track_id, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
-                        thickness + 2, cv2.LINE_AA)
-            cv2.putText(out, p.track_id, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, color,
-                        thickness, cv2.LINE_AA)
+        (x0, y0), _ = _box_corners(p)
+        (_, text_h), _ = cv2.getTextSize(p.track_id, cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                                         thickness)
+        # Above the box, or just inside the image when the box touches the top edge.
+        org = (x0 >> _SHIFT, max(text_h + thickness, (y0 >> _SHIFT) - 3 * thickness))
+        # Dark outline under the coloured text keeps it readable on any background.
+        cv2.putText(out, p.track_id, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
+                    thickness + 2, cv2.LINE_AA)
+        cv2.putText(out, p.track_id, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    person_color(p.track_id), thickness, cv2.LINE_AA)

@@ -68,7 +68,8 @@ def _normalise_encoding(encoding: str) -> str:
     enc = str(encoding).strip().lower()
     if enc not in _ENCODINGS:
         raise ImageConversionError(
-            f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+            f"unsupported image encoding {encoding!r}; "
+            f"supported: {', '.join(SUPPORTED_ENCODINGS)}")
     return enc
 
 
@@ -77,7 +78,8 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
         raise ImageConversionError(f"image size must be positive, got {width}x{height}")
     if width * height > max_pixels:
         raise ImageConversionError(
-            f"image {width}x{height} has {width * height} pixels, more than the limit {max_pixels}")
+            f"image {width}x{height} has {width * height} pixels, "
+            f"more than the limit {max_pixels}")
 
 
 def raw_to_bgr(data: BufferLike, width: int, height: int, step: int, encoding: str,
@@ -102,13 +104,15 @@ def raw_to_bgr(data: BufferLike, width: int, height: int, step: int, encoding: s
             f"step {step} is smaller than width * bytes per pixel = {width} * {bpp} = {row_bytes} "
             f"for encoding {enc!r}")
     if enc in _YUV422 and width % 2:
-        raise ImageConversionError(f"encoding {enc!r} packs pixel pairs and needs an even width, got {width}")
+        raise ImageConversionError(
+            f"encoding {enc!r} packs pixel pairs and needs an even width, got {width}")
 
     flat = _as_bytes_view(data)
     needed = height * step
     if flat.size < needed:
         raise ImageConversionError(
-            f"image data has {flat.size} bytes but height * step = {height} * {step} = {needed} are needed")
+            f"image data has {flat.size} bytes but height * step = "
+            f"{height} * {step} = {needed} are needed")
 
     # (H, step) rows, cut to the pixel bytes, split into pixels: all views.
     rows = flat[:needed].reshape(height, step)[:, :row_bytes]
@@ -176,7 +180,8 @@ def peek_compressed_size(buf: np.ndarray) -> Optional[Tuple[int, int]]:
     return None
 
 
-def compressed_to_bgr(data: BufferLike, format: str = "", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def compressed_to_bgr(data: BufferLike, format: str = "",
+                      max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG, PNG, ...) to BGR (H, W, 3).
 
     ``format`` is the message's informational field (e.g. ``"bgr8; jpeg compressed bgr8"``);
@@ -222,7 +227,8 @@ def bgr_to_raw(image: np.ndarray) -> Tuple[array.array, int, str]:
             f"cannot publish an image of shape {img.shape}; supported: (H, W) mono8, "
             "(H, W, 3) bgr8, (H, W, 4) bgra8")
     if img.shape[0] == 0 or img.shape[1] == 0:
-        raise ImageConversionError(f"image size must be positive, got {img.shape[1]}x{img.shape[0]}")
+        raise ImageConversionError(
+            f"image size must be positive, got {img.shape[1]}x{img.shape[0]}")
     out = array.array("B")
     out.frombytes(np.ascontiguousarray(img).reshape(-1).data)
     return out, img.shape[1] * channels, encoding

@@ -13,6 +13,7 @@ touch a handful of connections per limb, are Python loops.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -20,12 +21,6 @@ import numpy as np
 from pose_ros.geometry import LetterboxTransform, map_to_net
 from pose_ros.persons import Person
 from pose_ros.skeletons import Skeleton
-
-# Neighbours of the 3x3 non-maximum suppression. A peak must be strictly higher
-# than the neighbours that come before it in raster order and at least as high as
-# the ones after, so a flat top of two equal cells yields exactly one peak.
-_NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
-
 
 @dataclass
 class DecodeParams:
@@ -71,27 +66,34 @@ def _peaks_flat(heatmaps: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.
     k, h, w = hm.shape
     padded = np.full((k, h + 2, w + 2), -np.inf, dtype=np.float32)
     padded[:, 1:-1, 1:-1] = hm
-    is_peak = hm > threshold
-    for dy, dx in _NEIGHBOURS:
-        nb = padded[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-        is_peak &= (hm > nb) if (dy, dx) < (0, 0) else (hm >= nb)
-    ch, ys, xs = np.nonzero(is_peak)
-    c = hm[ch, ys, xs]
+    # Only cells above the threshold can be peaks: gather their 3x3 neighbourhoods
+    # in one fancy-indexing pass instead of comparing whole maps.
+    flat = np.flatnonzero(hm > threshold)
+    ch, rest = np.divmod(flat, h * w)
+    ys, xs = np.divmod(rest, w)
+    centre = (ch * (h + 2) + ys + 1) * (w + 2) + xs + 1
+    nb = padded.ravel()[_nb_offsets(w + 2)[:, None] + centre]          # (9, n)
+    c = nb[4]
+    is_peak = (c > nb[:4].max(axis=0)) & (c >= nb[5:].max(axis=0))
+    ch, ys, xs, nb, c = ch[is_peak], ys[is_peak], xs[is_peak], nb[:, is_peak], c[is_peak]
     # Quadratic (parabola) fit through the peak and its two neighbours, per axis;
-    # no shift on an axis where the peak touches the border.
-    py, px = ys + 1, xs + 1
-    offsets = []
-    for lo, hi in ((padded[ch, py, px - 1], padded[ch, py, px + 1]),
-                   (padded[ch, py - 1, px], padded[ch, py + 1, px])):
+    # no shift on an axis where the peak touches the border (-inf neighbour).
+    out = np.empty((len(ch), 3), dtype=np.float32)
+    for col, lo, hi, base in ((0, nb[3], nb[5], xs), (1, nb[1], nb[7], ys)):
         den = lo - 2.0 * c + hi
         with np.errstate(invalid="ignore", divide="ignore"):
             off = np.where(np.isfinite(den) & (den < 0), 0.5 * (lo - hi) / den, 0.0)
-        offsets.append(np.clip(off, -0.5, 0.5))
-    out = np.empty((len(ch), 3), dtype=np.float32)
-    out[:, 0] = xs + offsets[0]
-    out[:, 1] = ys + offsets[1]
+        out[:, col] = base + np.clip(off, -0.5, 0.5)
     out[:, 2] = c
     return ch, out
+
+
+def _nb_offsets(row: int) -> np.ndarray:
+    """Flat offsets of a 3x3 neighbourhood in raster order (centre at index 4)
+    for rows ``row`` elements long. A peak must be strictly higher than the
+    neighbours before it and at least as high as the ones after, so a flat top
+    of equal cells yields exactly one peak."""
+    return np.array([dy * row + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=np.intp)
 
 
 def find_peaks(heatmaps: np.ndarray, threshold: float) -> List[np.ndarray]:
@@ -112,41 +114,104 @@ def find_peaks(heatmaps: np.ndarray, threshold: float) -> List[np.ndarray]:
     return [pk[bounds[i]:bounds[i + 1]] for i in range(hm.shape[0])]
 
 
-def _score_limb(pa: np.ndarray, pb: np.ndarray, paf_xy: np.ndarray, map_w: int, map_h: int,
-                t: np.ndarray, p: DecodeParams) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Score all (a, b) candidate pairs of one limb at once.
+@lru_cache(maxsize=16)
+def _limb_tables(skeleton: Skeleton) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Limb endpoints and PAF channels of ``skeleton`` as index arrays."""
+    limbs = np.array(skeleton.limbs, dtype=np.intp).reshape(-1, 2)
+    chans = np.array(skeleton.paf_channels, dtype=np.intp).reshape(-1, 2)
+    return limbs[:, 0], limbs[:, 1], chans[:, 0], chans[:, 1]
 
-    ``paf_xy`` is the limb's (2, H*W) flattened PAF. Returns the indices into
-    ``pa`` / ``pb`` and the scores of the pairs that pass, best first.
+
+def _score_pairs(peaks: np.ndarray, bounds: np.ndarray, pafs: np.ndarray, skeleton: Skeleton,
+                 p: DecodeParams) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Score every candidate pair of every limb in one vectorised pass.
+
+    Each pair (peak of part a, peak of part b) is sampled at ``paf_samples``
+    evenly spaced points from a to b; the PAF is read at the nearest cell and
+    projected on the segment's unit vector. score = mean projection + distance
+    prior ``min(0.5 * H / length - 1, 0)`` (penalises limbs longer than half the
+    map height, as in the reference implementation of Cao et al.). A pair passes
+    when at least ``min_paf_fraction`` of the samples exceed ``paf_threshold``
+    and the score is positive.
+
+    Pairs are first tested on only ``allowed_failures + 1`` samples: if all of
+    those fail, the pair cannot pass, so most wrong pairs are dropped after a
+    fraction of the work; the result is the same as testing every sample.
+
+    Returns limb index, global peak ids of a and b, and score of the passing
+    pairs, ordered by limb (skeleton order) then score (best first).
     """
-    d = pb[None, :, :2] - pa[:, None, :2]                        # (na, nb, 2)
-    length = np.sqrt(np.einsum("ijk,ijk->ij", d, d))              # (na, nb)
-    safe = np.maximum(length, 1e-6)
-    ux, uy = d[..., 0] / safe, d[..., 1] / safe
-    # Sample points along every segment, then bilinear interpolation of the PAF.
-    sx = np.clip(pa[:, None, None, 0] + t * d[:, :, None, 0], 0.0, map_w - 1.0)
-    sy = np.clip(pa[:, None, None, 1] + t * d[:, :, None, 1], 0.0, map_h - 1.0)
-    x0 = np.minimum(sx.astype(np.intp), map_w - 2) if map_w > 1 else np.zeros(sx.shape, np.intp)
-    y0 = np.minimum(sy.astype(np.intp), map_h - 2) if map_h > 1 else np.zeros(sy.shape, np.intp)
-    fx, fy = sx - x0, sy - y0
-    i00 = y0 * map_w + x0
-    step_x = 1 if map_w > 1 else 0
-    step_y = map_w if map_h > 1 else 0
-    v00, v01 = paf_xy[:, i00], paf_xy[:, i00 + step_x]
-    v10, v11 = paf_xy[:, i00 + step_y], paf_xy[:, i00 + step_y + step_x]
-    top = v00 + (v01 - v00) * fx
-    bot = v10 + (v11 - v10) * fx
-    v = top + (bot - top) * fy                                    # (2, na, nb, S)
-    dots = v[0] * ux[..., None] + v[1] * uy[..., None]           # (na, nb, S)
-    with np.errstate(divide="ignore"):
-        prior = np.minimum(0.5 * map_h / safe - 1.0, 0.0)
-    score = dots.mean(axis=-1) + prior
-    frac = (dots > p.paf_threshold).mean(axis=-1)
-    ok = (length > 1e-6) & (frac >= p.min_paf_fraction) & (score > 0)
-    ia, ib = np.nonzero(ok)
-    s = score[ia, ib]
-    order = np.argsort(-s, kind="stable")
-    return ia[order], ib[order], s[order]
+    la, lb, cx, cy = _limb_tables(skeleton)
+    n = np.diff(bounds)
+    na, nb = n[la], n[lb]
+    cnt = na * nb
+    total = int(cnt.sum())
+    empty = np.zeros(0, dtype=np.intp)
+    if total == 0:
+        return empty, empty, empty, np.zeros(0, dtype=np.float32)
+    limb = np.repeat(np.arange(len(la)), cnt)
+    r = np.arange(total) - (np.cumsum(cnt) - cnt)[limb]
+    nbp = nb[limb]
+    ia = r // nbp
+    ga = bounds[la][limb] + ia
+    gb = bounds[lb][limb] + (r - ia * nbp)
+
+    _, map_h, map_w = pafs.shape
+    px, py = peaks[:, 0], peaks[:, 1]
+    ax, ay = px[ga], py[ga]
+    dx, dy = px[gb] - ax, py[gb] - ay
+    length = np.sqrt(dx * dx + dy * dy)
+    keep = np.flatnonzero(length > 1e-6)
+    samples = int(p.paf_samples)
+    need = _needed_passes(samples, float(p.min_paf_fraction))
+    t_all = np.linspace(0.0, 1.0, samples, dtype=np.float32)
+    sampler = _PafSampler(pafs, cx, cy)
+    if 0 < samples - need + 1 < samples:
+        # exact early rejection on a subset of samples spread along the segment
+        pick = np.linspace(0, samples - 1, samples - need + 3).round().astype(np.intp)[1:-1]
+        pick = np.unique(pick)[:samples - need + 1]
+        if len(pick) == samples - need + 1:
+            q = keep
+            dots = sampler.dots(limb[q], ax[q], ay[q], dx[q], dy[q], length[q], t_all[pick])
+            keep = keep[(dots > p.paf_threshold).any(axis=1)]
+    q = keep
+    dots = sampler.dots(limb[q], ax[q], ay[q], dx[q], dy[q], length[q], t_all)
+    prior = np.minimum(np.float32(0.5 * map_h) / length[q] - 1.0, 0.0)
+    score = dots.mean(axis=1) + prior
+    ok = ((dots > p.paf_threshold).sum(axis=1) >= need) & (score > 0)
+    sel = q[ok]
+    score = score[ok]
+    order = np.lexsort((-score, limb[sel]))
+    sel = sel[order]
+    return limb[sel], ga[sel], gb[sel], score[order]
+
+
+@lru_cache(maxsize=64)
+def _needed_passes(samples: int, fraction: float) -> int:
+    """Smallest number of passing samples m with m / samples >= fraction."""
+    return next(m for m in range(samples + 1) if m / samples >= fraction or m == samples)
+
+
+class _PafSampler:
+    """Reads limb PAFs at arbitrary points (nearest cell) as projections on the
+    limb direction; one object per frame, so the flattening happens once."""
+
+    def __init__(self, pafs: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> None:
+        self.flat = pafs.ravel()
+        _, self.h, self.w = pafs.shape
+        hw = self.h * self.w
+        self.base_x, self.base_y = cx * hw, cy * hw
+
+    def dots(self, limb: np.ndarray, ax: np.ndarray, ay: np.ndarray, dx: np.ndarray,
+             dy: np.ndarray, length: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """(P, S) PAF . unit-vector at points a + t * d."""
+        t = t[None, :]
+        xi = (np.clip(ax[:, None] + t * dx[:, None], 0.0, self.w - 1.0) + 0.5).astype(np.intp)
+        yi = (np.clip(ay[:, None] + t * dy[:, None], 0.0, self.h - 1.0) + 0.5).astype(np.intp)
+        cell = yi * self.w + xi
+        vx = self.flat[cell + self.base_x[limb][:, None]]
+        vy = self.flat[cell + self.base_y[limb][:, None]]
+        return (vx * (dx / length)[:, None] + vy * (dy / length)[:, None])
 
 
 def _check_maps(heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton) -> None:
@@ -189,8 +254,8 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton,
 
     ch, peaks = _peaks_flat(heatmaps[:n_kp], p.heatmap_threshold)
     bounds = np.searchsorted(ch, np.arange(n_kp + 1))
-    paf_flat = np.ascontiguousarray(pafs, dtype=np.float32).reshape(pafs.shape[0], -1)
-    t = np.linspace(0.0, 1.0, int(p.paf_samples), dtype=np.float32)
+    limb, ga, gb, sc = _score_pairs(peaks, bounds, np.asarray(pafs, dtype=np.float32),
+                                    skeleton, p)
 
     # person state: slots[i][k] = global peak id or -1; owner[peak] = person or -1
     slots: List[List[int]] = []
@@ -198,23 +263,22 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton,
     limb_cnt: List[int] = []
     alive: List[bool] = []
     owner = [-1] * len(peaks)
-
-    for (a, b), (cx, cy) in zip(skeleton.limbs, skeleton.paf_channels):
-        a0, a1, b0, b1 = bounds[a], bounds[a + 1], bounds[b], bounds[b + 1]
-        if a0 == a1 or b0 == b1:
+    limbs = skeleton.limbs
+    current = -1
+    used_a: set = set()
+    used_b: set = set()
+    # Greedy bipartite matching per limb (pairs come best first within a limb),
+    # limbs in skeleton order so people grow outwards from the torso.
+    for li, i, j, s in zip(limb.tolist(), ga.tolist(), gb.tolist(), sc.tolist()):
+        if li != current:
+            current = li
+            used_a, used_b = set(), set()
+        if i in used_a or j in used_b:
             continue
-        ia, ib, sc = _score_limb(peaks[a0:a1], peaks[b0:b1], paf_flat[[cx, cy]],
-                                 map_w, map_h, t, p)
-        used_a, used_b = set(), set()
-        limit = min(a1 - a0, b1 - b0)
-        for i, j, s in zip(ia.tolist(), ib.tolist(), sc.tolist()):
-            if i in used_a or j in used_b:
-                continue
-            used_a.add(i)
-            used_b.add(j)
-            _connect(a0 + i, b0 + j, a, b, s, n_kp, slots, limb_sum, limb_cnt, alive, owner)
-            if len(used_a) == limit:
-                break
+        used_a.add(i)
+        used_b.add(j)
+        a, b = limbs[li]
+        _connect(i, j, a, b, s, n_kp, slots, limb_sum, limb_cnt, alive, owner)
 
     return _finish(peaks, slots, limb_sum, limb_cnt, alive, p, transform, map_w, map_h)
 

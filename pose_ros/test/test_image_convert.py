@@ -53,9 +53,11 @@ def _pack_yuv422(bgr: np.ndarray, order: str) -> np.ndarray:
     h, w = y8.shape
     quads = np.empty((h, w // 2, 4), dtype=np.uint8)
     if order == "yuyv":
-        quads[..., 0], quads[..., 1], quads[..., 2], quads[..., 3] = y8[:, 0::2], u8, y8[:, 1::2], v8
+        planes = (y8[:, 0::2], u8, y8[:, 1::2], v8)
     else:  # uyvy
-        quads[..., 0], quads[..., 1], quads[..., 2], quads[..., 3] = u8, y8[:, 0::2], v8, y8[:, 1::2]
+        planes = (u8, y8[:, 0::2], v8, y8[:, 1::2])
+    for i, plane in enumerate(planes):
+        quads[..., i] = plane
     return quads.reshape(h, w, 2)
 
 
@@ -141,7 +143,8 @@ def test_bgr8_is_a_view_and_copy_makes_it_writable():
 def test_accepts_array_bytearray_memoryview_and_ndarray():
     bgr = _known_bgr(3, 4)
     raw = bgr.tobytes()
-    for data in (array.array("B", raw), bytearray(raw), memoryview(raw), bgr, np.frombuffer(raw, np.uint8)):
+    for data in (array.array("B", raw), bytearray(raw), memoryview(raw), bgr,
+                 np.frombuffer(raw, np.uint8)):
         np.testing.assert_array_equal(raw_to_bgr(data, 4, 3, 12, "bgr8"), bgr)
 
 
@@ -192,7 +195,8 @@ def test_unknown_encoding_lists_supported():
 
 
 def test_supported_encodings_cover_the_required_ones():
-    for enc in ("bgr8", "rgb8", "bgra8", "rgba8", "mono8", "yuv422_yuy2", "yuyv", "yuv422", "uyvy"):
+    for enc in ("bgr8", "rgb8", "bgra8", "rgba8", "mono8",
+                "yuv422_yuy2", "yuyv", "yuv422", "uyvy"):
         assert enc in SUPPORTED_ENCODINGS
     assert MAX_PIXELS == 8192 * 8192
 

@@ -1,0 +1,326 @@
+"""OpenPose-style estimator on OpenCV's DNN module (TensorFlow, Caffe or ONNX models).
+
+Pipeline: letterbox to the network input (no squashing), ``blobFromImage`` with the
+model's own preprocessing from the manifest, one forward pass, then the PAF parser
+maps the keypoints back to source pixels.
+
+Backends are chosen by name (``cpu``, ``cpu_fp16``, ``opencl``, ``cuda``,
+``cuda_fp16``). OpenCV itself falls back to the CPU with only a console warning when
+a target is unusable, so this class checks first and reports what really runs in
+``describe()``: a fallback is logged as a warning and recorded as
+``fallback_reason``, or refused with ``strict_backend=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from pose_ros import models
+from pose_ros.estimators import Estimator, EstimatorError, as_bgr
+from pose_ros.geometry import apply_letterbox, compute_letterbox
+from pose_ros.paf import DecodeParams, decode_output
+from pose_ros.persons import PoseResult
+from pose_ros.skeletons import Skeleton, get_skeleton
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "mobilenet_thin"
+DEFAULT_BACKEND = "cpu"
+# Custom model files: OpenPose networks have an output stride of 8.
+CUSTOM_INPUT_MULTIPLE = 8
+CUSTOM_INPUT_SIZE = (368, 368)
+
+#: Backend names -> (cv2.dnn backend constant, cv2.dnn target constant), looked up by
+#: name so an OpenCV that lacks one is detected instead of failing on a raw integer.
+BACKENDS: Dict[str, Tuple[str, str]] = {
+    "cpu": ("DNN_BACKEND_OPENCV", "DNN_TARGET_CPU"),
+    "cpu_fp16": ("DNN_BACKEND_OPENCV", "DNN_TARGET_CPU_FP16"),
+    "opencl": ("DNN_BACKEND_OPENCV", "DNN_TARGET_OPENCL"),
+    "cuda": ("DNN_BACKEND_CUDA", "DNN_TARGET_CUDA"),
+    "cuda_fp16": ("DNN_BACKEND_CUDA", "DNN_TARGET_CUDA_FP16"),
+}
+
+_SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx", ".tflite": "tflite"}
+_OPTIONS = ("model", "model_format", "skeleton", "config", "output", "input_width", "input_height",
+            "backend", "strict_backend", "decode_params", "scale", "mean", "swap_rb", "warmup")
+_FILE_ONLY_OPTIONS = ("model_format", "skeleton", "config", "output")
+
+
+def backend_problem(name: str, capabilities: dict) -> Optional[str]:
+    """Why backend ``name`` cannot run here, or None if OpenCV says it can."""
+    backend_const, target_const = BACKENDS[name]
+    version = capabilities.get("version", cv2.__version__)
+    missing = [c for c in (backend_const, target_const) if not hasattr(cv2.dnn, c)]
+    if missing:
+        return f"OpenCV {version} has no cv2.dnn.{missing[0]}"
+    if name.startswith("cuda"):
+        if not capabilities["cuda_build"]:
+            return (f"OpenCV {version} was built without CUDA (pip's opencv-python wheels never "
+                    "have it); build OpenCV with WITH_CUDA=ON, WITH_CUDNN=ON, OPENCV_DNN_CUDA=ON")
+        if capabilities["cuda_devices"] <= 0:
+            return "OpenCV was built with CUDA but sees no CUDA device (driver, CUDA_VISIBLE_DEVICES?)"
+    if name == "opencl" and not capabilities["opencl"]:
+        return "no usable OpenCL device or runtime (cv2.ocl.haveOpenCL() is False)"
+    backend, target = getattr(cv2.dnn, backend_const), getattr(cv2.dnn, target_const)
+    try:
+        offered = [int(t) for t in cv2.dnn.getAvailableTargets(backend)]
+    except (AttributeError, cv2.error):
+        return None   # old OpenCV without the query: trust the checks above
+    if target not in offered:
+        names = {getattr(cv2.dnn, t): t for _, t in BACKENDS.values() if hasattr(cv2.dnn, t)}
+        note = " (OpenCV runs DNN_TARGET_CPU_FP16 on ARMv8 CPUs only)" if name == "cpu_fp16" else ""
+        return (f"cv2.dnn does not offer {target_const} with {backend_const} on this machine"
+                f"{note}; offered: {', '.join(names.get(t, str(t)) for t in offered) or 'none'}")
+    return None
+
+
+def _input_size(options: dict, key: str, default: int, multiple: int) -> int:
+    """An input dimension option; None, "" or 0 (what a ROS int parameter can say) = the default."""
+    value = options.get(key)
+    if value is None or value == "" or value == 0:
+        return default
+    try:
+        number = int(value)
+        if number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise EstimatorError(f"{key} must be an integer, got {value!r}") from None
+    if number <= 0 or number % multiple:
+        hint = max(multiple, round(number / multiple) * multiple)
+        raise EstimatorError(f"{key}={value!r} must be a positive multiple of {multiple} "
+                             f"(the network's stride), e.g. {hint}")
+    return number
+
+
+def _decode_params(value) -> DecodeParams:
+    if value is None:
+        params = DecodeParams()
+    elif isinstance(value, DecodeParams):
+        params = value
+    elif isinstance(value, dict):
+        known = {f.name for f in fields(DecodeParams)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise EstimatorError(f"decode_params: unknown field(s) {unknown}; known: {sorted(known)}")
+        params = DecodeParams(**value)
+    else:
+        raise EstimatorError(f"decode_params must be a DecodeParams or a dict, got {type(value).__name__}")
+    try:
+        params.validate()
+    except ValueError as e:
+        raise EstimatorError(str(e)) from e
+    return params
+
+
+class OpenPoseDnnEstimator(Estimator):
+    """OpenPose heatmap + PAF networks run by ``cv2.dnn``.
+
+    Options:
+      model          manifest name (default ``mobilenet_thin``) or a path to a model file
+      model_format   tensorflow | caffe | onnx | tflite (model file only; default from suffix)
+      skeleton       coco18 | body25 | mpi15 (model file only; default coco18)
+      config         prototxt of a Caffe model file
+      output         output layer name (model file only; default: the last layer)
+      input_width, input_height   network input (0 = the manifest's); multiples of 8
+      backend        cpu | cpu_fp16 | opencl | cuda | cuda_fp16 (default cpu)
+      strict_backend raise instead of falling back to cpu (default False)
+      decode_params  DecodeParams or dict of its fields
+      scale, mean, swap_rb   override the model's blobFromImage preprocessing
+      warmup         run one forward pass at start (default True): checks the output
+                     layout and the backend, and keeps the first frame fast
+    """
+
+    api_version = 1
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise EstimatorError(f"openpose_dnn: unknown option(s) {unknown}; accepted: {', '.join(_OPTIONS)}")
+        self._caps = models.opencv_capabilities()
+        self._lock = threading.Lock()
+        self.decode_params = _decode_params(options.get("decode_params"))
+        self._configure_model(options)
+        self._net = self._read_net()
+        self._requested_backend = str(options.get("backend") or DEFAULT_BACKEND).lower()
+        if self._requested_backend not in BACKENDS:
+            raise EstimatorError(f"backend {self._requested_backend!r} unknown; choose one of "
+                                 f"{', '.join(BACKENDS)}")
+        self._strict = bool(options.get("strict_backend", False))
+        self._fallback_reason: Optional[str] = None
+        self._select_backend()
+        if options.get("warmup", True):
+            self._warm_up()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _configure_model(self, options: dict) -> None:
+        """Fill model name, files, format, skeleton, input size and preprocessing."""
+        model = options.get("model") or DEFAULT_MODEL
+        manifest = models.load_manifest()
+        if model in manifest:
+            clash = [k for k in _FILE_ONLY_OPTIONS if options.get(k)]
+            if clash:
+                raise EstimatorError(f"option(s) {clash} apply to a model file path, not to the "
+                                     f"manifest model {model!r}")
+            try:
+                resolved = models.resolve(model)
+            except models.ModelError as e:
+                raise EstimatorError(str(e)) from e
+            spec = resolved.spec
+            self._model_name, self._files, self._model_state = model, dict(resolved.paths), resolved.state
+            self._format, self._output = spec.format, spec.output
+            skeleton_name, multiple = spec.skeleton, spec.input_multiple
+            default_size = (spec.input_width, spec.input_height)
+            pre = spec.preprocessing
+            scale, mean, swap_rb = pre.scale, pre.mean, pre.swap_rb
+        else:
+            path = Path(str(model)).expanduser()
+            if not path.is_file():
+                raise EstimatorError(f"model {model!r} is neither a manifest model ({', '.join(manifest)}) "
+                                     f"nor an existing file")
+            fmt = options.get("model_format") or _SUFFIX_FORMATS.get(path.suffix.lower())
+            if fmt is None:
+                raise EstimatorError(f"cannot tell the format of {path}; set model_format "
+                                     f"(one of {', '.join(sorted(set(_SUFFIX_FORMATS.values())))})")
+            self._files = {"weights": path}
+            if options.get("config"):
+                self._files["config"] = Path(str(options["config"])).expanduser()
+            if fmt == "caffe" and not self._files.get("config", Path()).is_file():
+                raise EstimatorError("a Caffe model file needs the config option: path of its .prototxt")
+            self._model_name, self._model_state = str(path), "user file"
+            self._format, self._output = fmt, options.get("output") or None
+            skeleton_name, multiple = options.get("skeleton") or "coco18", CUSTOM_INPUT_MULTIPLE
+            default_size = CUSTOM_INPUT_SIZE
+            scale, mean, swap_rb = 1.0, (0.0, 0.0, 0.0), False
+        try:
+            self._skeleton = get_skeleton(skeleton_name)
+        except ValueError as e:
+            raise EstimatorError(str(e)) from e
+        self._input_w = _input_size(options, "input_width", default_size[0], multiple)
+        self._input_h = _input_size(options, "input_height", default_size[1], multiple)
+        self._scale = float(options["scale"]) if options.get("scale") is not None else scale
+        mean = options["mean"] if options.get("mean") is not None else mean
+        mean = (float(mean),) * 3 if np.isscalar(mean) else tuple(float(m) for m in mean)
+        if len(mean) != 3:
+            raise EstimatorError(f"mean needs 1 or 3 values, got {mean}")
+        self._mean = mean
+        self._swap_rb = bool(options["swap_rb"]) if options.get("swap_rb") is not None else swap_rb
+
+    def _read_net(self):
+        problem = models.format_support_error(self._format, self._caps)
+        if problem:
+            raise EstimatorError(problem)
+        weights, config = str(self._files["weights"]), self._files.get("config")
+        try:
+            if self._format == "tensorflow":
+                return (cv2.dnn.readNetFromTensorflow(weights, str(config)) if config
+                        else cv2.dnn.readNetFromTensorflow(weights))
+            if self._format == "caffe":
+                return cv2.dnn.readNetFromCaffe(str(config), weights)
+            if self._format == "onnx":
+                return cv2.dnn.readNetFromONNX(weights)
+            return cv2.dnn.readNetFromTFLite(weights)
+        except cv2.error as e:
+            raise EstimatorError(f"OpenCV {self._caps['version']} could not load {weights} as a "
+                                 f"{self._format} model: {str(e).strip().splitlines()[-1]}") from e
+
+    def _apply_backend(self, name: str) -> None:
+        backend_const, target_const = BACKENDS[name]
+        self._net.setPreferableBackend(getattr(cv2.dnn, backend_const))
+        self._net.setPreferableTarget(getattr(cv2.dnn, target_const))
+        self._backend = name
+
+    def _fall_back(self, reason: str) -> None:
+        if self._strict:
+            raise EstimatorError(f"backend {self._requested_backend!r} is not usable: {reason}")
+        log.warning("openpose_dnn: backend %r is not usable, FALLING BACK TO CPU: %s",
+                    self._requested_backend, reason)
+        self._fallback_reason = reason
+        self._apply_backend("cpu")
+
+    def _select_backend(self) -> None:
+        problem = backend_problem(self._requested_backend, self._caps)
+        if problem:
+            self._fall_back(problem)
+        else:
+            self._apply_backend(self._requested_backend)
+
+    def _forward(self, blob: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._net.setInput(blob)
+            return self._net.forward(self._output) if self._output else self._net.forward()
+
+    def _warm_up(self) -> None:
+        """One forward pass on a blank input: proves the backend works and the layout fits."""
+        blob = np.zeros((1, 3, self._input_h, self._input_w), np.float32)
+        try:
+            out = self._forward(blob)
+        except cv2.error as e:
+            if self._backend == "cpu":
+                raise EstimatorError(f"forward pass of {self._model_name} fails: "
+                                     f"{str(e).strip().splitlines()[-1]}") from e
+            self._fall_back(f"forward pass on {self._backend} failed: {str(e).strip().splitlines()[-1]}")
+            out = self._forward(blob)
+        channels = out.shape[1] if out.ndim == 4 else -1
+        if channels != self._skeleton.output_channels:
+            raise EstimatorError(
+                f"{self._model_name} outputs shape {tuple(out.shape)}, but skeleton {self._skeleton.name} "
+                f"needs {self._skeleton.output_channels} channels; wrong skeleton or output option?")
+
+    # ------------------------------------------------------------------ Estimator API
+
+    @property
+    def skeleton(self) -> Skeleton:
+        return self._skeleton
+
+    def infer(self, image: np.ndarray) -> PoseResult:
+        t0 = time.perf_counter()
+        bgr = as_bgr(image)
+        h, w = bgr.shape[:2]
+        transform = compute_letterbox(w, h, self._input_w, self._input_h)
+        boxed = apply_letterbox(bgr, transform, pad_value=0)
+        blob = cv2.dnn.blobFromImage(boxed, self._scale, (self._input_w, self._input_h),
+                                     self._mean, self._swap_rb, False)
+        t1 = time.perf_counter()
+        try:
+            out = self._forward(blob)
+        except cv2.error as e:
+            raise EstimatorError(f"forward pass failed on {self._backend}: "
+                                 f"{str(e).strip().splitlines()[-1]}") from e
+        t2 = time.perf_counter()
+        persons = decode_output(out, self._skeleton, self.decode_params, transform)
+        t3 = time.perf_counter()
+        return PoseResult(
+            persons=persons, skeleton=self._skeleton.name, image_width=w, image_height=h,
+            timings_ms={"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3,
+                        "parse": (t3 - t2) * 1e3})
+
+    def describe(self) -> dict:
+        backend_const, target_const = BACKENDS[self._backend]
+        return {
+            "estimator": "openpose_dnn",
+            "model": self._model_name,
+            "model_files": {role: str(p) for role, p in self._files.items()},
+            "model_state": self._model_state,
+            "format": self._format,
+            "skeleton": self._skeleton.name,
+            "backend": self._backend,
+            "target": target_const,
+            "dnn_backend": backend_const,
+            "requested_backend": self._requested_backend,
+            "fallback_reason": self._fallback_reason,
+            "input_size": [self._input_w, self._input_h],
+            "output": self._output,
+            "preprocessing": {"scale": self._scale, "mean": list(self._mean), "swap_rb": self._swap_rb},
+            "decode_params": asdict(self.decode_params),
+            "opencv": self._caps["version"],
+        }

@@ -1,0 +1,417 @@
+"""The pose_ros ROS 2 node: camera images in, PersonKeypointsArray + annotated image out.
+
+A thin adapter: message conversion, QoS, parameters and diagnostics live here; the
+pose estimation itself is an estimator plugin (``pose_ros.estimators``) and the
+drawing/tracking are core modules. The image callback only stores the newest frame
+(:class:`~pose_ros.frame_slot.LatestFrameSlot`); a worker thread processes it, so the
+output never lags behind the camera by more than one processing time.
+
+Nothing that arrives on a topic may stop the node: every per-frame failure is
+logged (throttled) with its reason and counted, and the next good frame is processed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from pose_ros_msgs.msg import PersonKeypointsArray
+from pose_ros_msgs.msg import Skeleton as SkeletonMsg
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType, SetParametersResult)
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import SetBool
+
+from . import image_convert
+from .draw import draw_persons
+from .estimators import Estimator, EstimatorError, available_estimators, load_estimator
+from .frame_slot import LatestFrameSlot
+from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
+                          persons_to_msg, skeleton_to_msg)
+from .paf import DecodeParams
+from .rate_stats import LatencyWindow, RateMeter
+from .tracking import PersonTracker
+
+try:  # Jazzy and newer
+    from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
+
+THROTTLE_S = 5.0
+RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+TRANSPORTS = ("raw", "compressed")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One row of the parameter table: default, description, and how a change applies."""
+
+    name: str
+    default: Any
+    description: str
+    # "decode": applied to the running estimator; "reload": rebuilds the estimator;
+    # "restart": read at start only (read-only at run time); "live": read per frame.
+    applies: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    step: Optional[float] = None
+    choices: tuple = ()
+
+
+PARAMS = (
+    Param("estimator", "openpose_dnn", "Estimator plugin name (entry-point group pose_ros.estimators).", "reload"),
+    Param("model", "mobilenet_thin",
+          "Model name from the manifest (see `pose_ros_models list`) or a path to a model file.", "reload"),
+    Param("input_width", 432, "Network input width in pixels (multiple of 16; image is letterboxed).", "reload",
+          16, 4096, 16),
+    Param("input_height", 368, "Network input height in pixels (multiple of 16).", "reload", 16, 4096, 16),
+    Param("dnn_backend", "cpu", "OpenCV DNN backend/target: cpu, cpu_fp16, opencl, cuda, cuda_fp16. "
+          "The backend actually in use is reported in /diagnostics.", "reload",
+          choices=("cpu", "cpu_fp16", "opencl", "cuda", "cuda_fp16")),
+    Param("heatmap_threshold", 0.1, "Minimum heatmap peak for a keypoint candidate.", "decode", 0.0, 1.0),
+    Param("paf_threshold", 0.05, "Minimum PAF alignment of one sample along a limb.", "decode", -1.0, 1.0),
+    Param("min_parts", 3, "Drop persons with fewer detected keypoints.", "decode", 1, 25, 1),
+    Param("min_person_score", 0.2, "Drop persons with a lower mean keypoint/limb score.", "decode", 0.0, 1.0),
+    Param("max_persons", 0, "Keep at most this many persons (best first); 0 = unlimited.", "decode", 0, 1000, 1),
+    Param("tracking", True, "Give persons stable ids across frames (PersonKeypoints.id).", "live"),
+    Param("publish_annotated", True,
+          "Publish image_annotated (rendered only while someone subscribes).", "live"),
+    Param("max_image_pixels", image_convert.MAX_PIXELS,
+          "Reject larger images (width*height) with an error instead of running out of memory.", "live",
+          1, 1 << 30, 1),
+    Param("image_transport", "raw", "raw: subscribe sensor_msgs/Image on `image`; compressed: "
+          "sensor_msgs/CompressedImage on `image/compressed`.", "restart", choices=TRANSPORTS),
+    Param("input_reliability", "best_effort", "QoS reliability of the image subscription "
+          "(best_effort accepts both reliable and best-effort publishers).", "restart",
+          choices=tuple(RELIABILITY)),
+    Param("input_depth", 1, "QoS history depth of the image subscription.", "restart", 1, 100, 1),
+    Param("output_reliability", "reliable", "QoS reliability of the outputs.", "restart",
+          choices=tuple(RELIABILITY)),
+    Param("output_depth", 10, "QoS history depth of the outputs.", "restart", 1, 1000, 1),
+)
+PARAM_BY_NAME = {p.name: p for p in PARAMS}
+DECODE_FIELDS = {f.name for f in fields(DecodeParams)}
+
+
+def _descriptor(p: Param) -> ParameterDescriptor:
+    desc = p.description + (f" One of: {', '.join(p.choices)}." if p.choices else "")
+    d = ParameterDescriptor(description=desc, read_only=(p.applies == "restart"))
+    if isinstance(p.default, bool):
+        d.type = ParameterType.PARAMETER_BOOL
+    elif isinstance(p.default, int):
+        d.type = ParameterType.PARAMETER_INTEGER
+        if p.low is not None:
+            d.integer_range = [IntegerRange(from_value=int(p.low), to_value=int(p.high), step=int(p.step or 1))]
+    elif isinstance(p.default, float):
+        d.type = ParameterType.PARAMETER_DOUBLE
+        if p.low is not None:
+            d.floating_point_range = [FloatingPointRange(from_value=float(p.low), to_value=float(p.high))]
+    else:
+        d.type = ParameterType.PARAMETER_STRING
+    return d
+
+
+def _stamp_ns(header) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+class PoseNode(Node):
+    """Subscribes ``image``; publishes ``persons``, ``skeleton``, ``image_annotated``, ``/diagnostics``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("pose_node", **kwargs)
+        for p in PARAMS:
+            self.declare_parameter(p.name, p.default, _descriptor(p))
+        self.add_on_set_parameters_callback(self._validate_parameters)
+
+        self._slot: LatestFrameSlot = LatestFrameSlot()
+        self._enabled = True
+        self._estimator: Optional[Estimator] = None
+        self._estimator_key: Optional[tuple] = None
+        self._estimator_error = ""
+        self._decode_params: Optional[DecodeParams] = None
+        self._tracker = PersonTracker()
+        self._stats_lock = threading.Lock()
+        self._counts = {"processed": 0, "bad_input": 0, "estimator_errors": 0}
+        self._last_error = ""
+        self._in_rate, self._out_rate = RateMeter(), RateMeter()
+        self._latency, self._inference = LatencyWindow(), LatencyWindow()
+        self._skeleton_published: Optional[str] = None
+
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._p("output_depth"),
+                             reliability=RELIABILITY[self._p("output_reliability")])
+        latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                             reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        pub_events = PublisherEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        self._persons_pub = self.create_publisher(PersonKeypointsArray, "persons", out_qos,
+                                                  event_callbacks=pub_events)
+        self._annotated_pub = self.create_publisher(Image, "image_annotated", out_qos,
+                                                    event_callbacks=pub_events)
+        self._skeleton_pub = self.create_publisher(SkeletonMsg, "skeleton", latched)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._p("input_depth"),
+                            reliability=RELIABILITY[self._p("input_reliability")])
+        sub_events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        if self._p("image_transport") == "compressed":
+            self._image_sub = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_compressed, in_qos, event_callbacks=sub_events)
+        else:
+            self._image_sub = self.create_subscription(
+                Image, "image", self._on_image, in_qos, event_callbacks=sub_events)
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+        self._ensure_estimator()
+        self._worker = threading.Thread(target=self._work, name="pose_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"listening on {self._image_sub.topic_name} "
+            f"({self._p('input_reliability')}, depth {self._p('input_depth')}); "
+            f"publishing {self._persons_pub.topic_name} and {self._annotated_pub.topic_name}")
+
+    # ------------------------------------------------------------------ parameters
+    def _p(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def _validate_parameters(self, params) -> SetParametersResult:
+        """Reject invalid values with a reason; no side effects (the worker applies changes)."""
+        for param in params:
+            spec = PARAM_BY_NAME.get(param.name)
+            if spec is None:
+                continue
+            value = param.value
+            if spec.choices and value not in spec.choices:
+                return SetParametersResult(
+                    successful=False, reason=f"{param.name}={value!r}: must be one of {', '.join(spec.choices)}")
+            if param.name == "estimator":
+                found = available_estimators()
+                if value not in found:
+                    return SetParametersResult(
+                        successful=False,
+                        reason=f"unknown estimator {value!r}; installed: {', '.join(sorted(found)) or 'none'}")
+            if param.name in ("model", "estimator") and not str(value).strip():
+                return SetParametersResult(successful=False, reason=f"{param.name} must not be empty")
+            if param.name in DECODE_FIELDS:
+                trial = {**self._decode_values(), param.name: value}
+                try:
+                    DecodeParams(**trial).validate()
+                except (TypeError, ValueError) as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _decode_values(self) -> dict:
+        return {name: self._p(name) for name in DECODE_FIELDS if name in PARAM_BY_NAME}
+
+    def _estimator_options(self) -> tuple:
+        return (self._p("estimator"), self._p("model"), self._p("input_width"),
+                self._p("input_height"), self._p("dnn_backend"))
+
+    def _ensure_estimator(self) -> Optional[Estimator]:
+        """(Re)load the estimator when its options changed; keep the old one if loading fails."""
+        key = self._estimator_options()
+        if key != self._estimator_key:
+            name, model, width, height, backend = key
+            self._estimator_key = key
+            try:
+                est = load_estimator(name, model=model, input_width=width, input_height=height,
+                                     backend=backend, decode_params=DecodeParams(**self._decode_values()))
+            except Exception as exc:  # a plugin may raise anything; the node must survive it
+                self._estimator_error = f"cannot load estimator {name!r} with model {model!r}: {exc}"
+                self.get_logger().error(self._estimator_error)
+            else:
+                self._estimator, self._estimator_error = est, ""
+                self._decode_params = None
+                self._tracker.reset()
+                info = est.describe()
+                self.get_logger().info(
+                    "estimator ready: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+                if info.get("fallback_reason"):
+                    self.get_logger().warning(f"DNN backend fallback: {info['fallback_reason']}")
+        if self._estimator is not None:
+            decode = DecodeParams(**self._decode_values())
+            if decode != self._decode_params:
+                self._estimator.set_decode_params(decode)
+                self._decode_params = decode
+        return self._estimator
+
+    # ------------------------------------------------------------------ intake
+    def _on_image(self, msg: Image) -> None:
+        self._intake(msg)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._intake(msg)
+
+    def _intake(self, msg) -> None:
+        self._in_rate.tick(time.monotonic())
+        if not self._enabled:
+            return
+        self._slot.put(msg, _stamp_ns(msg.header))
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self._enabled = bool(request.data)
+        if not self._enabled:
+            self._slot.clear()
+        response.success = True
+        response.message = "enabled" if self._enabled else "disabled"
+        self.get_logger().info(f"pose estimation {response.message}")
+        return response
+
+    def _on_incompatible_qos(self, event) -> None:
+        self.get_logger().error(
+            f"incompatible QoS with a peer (policy {event.last_policy_kind}, {event.total_count} so far): "
+            "no data will flow on that connection; check input_reliability/output_reliability",
+            throttle_duration_sec=THROTTLE_S)
+
+    # ------------------------------------------------------------------ processing
+    def _work(self) -> None:
+        while not self._slot.closed:
+            msg = self._slot.take(timeout_s=0.5)
+            if msg is None:
+                continue
+            try:
+                self._process(msg)
+            except Exception as exc:  # last line of defence: the worker thread must not die
+                self._count_failure("estimator_errors", f"unexpected {type(exc).__name__}: {exc}")
+                self.get_logger().error(f"frame failed: {self._last_error}", throttle_duration_sec=THROTTLE_S)
+
+    def _process(self, msg) -> None:
+        log = self.get_logger()
+        max_pixels = self._p("max_image_pixels")
+        try:
+            if isinstance(msg, CompressedImage):
+                image = compressed_msg_to_bgr(msg, max_pixels)
+            else:
+                image = image_msg_to_bgr(msg, max_pixels)
+        except image_convert.ImageConversionError as exc:
+            self._count_failure("bad_input", f"bad image on {self._image_sub.topic_name}: {exc}")
+            log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
+            return
+        if _stamp_ns(msg.header) == 0:
+            log.warning("images have a zero stamp: latency cannot be measured and out-of-order "
+                        "frames cannot be detected; fix the camera driver's clock",
+                        throttle_duration_sec=THROTTLE_S * 6)
+
+        estimator = self._ensure_estimator()
+        if estimator is None:
+            self._count_failure("estimator_errors", self._estimator_error)
+            log.error(f"no estimator, frame skipped: {self._estimator_error}", throttle_duration_sec=THROTTLE_S)
+            return
+        try:
+            result = estimator.infer(image)
+        except Exception as exc:  # plugin code: anything may come out of it
+            self._count_failure(
+                "estimator_errors",
+                f"estimator {self._estimator_key[0]!r} failed on a {image.shape[1]}x{image.shape[0]} frame "
+                f"(stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}): {type(exc).__name__}: {exc}")
+            log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
+            return
+
+        persons = result.persons
+        if self._p("tracking"):
+            persons = self._tracker.update(persons)
+        self._publish_skeleton(estimator)
+        self._persons_pub.publish(persons_to_msg(persons, msg.header, result.skeleton,
+                                                 image.shape[1], image.shape[0]))
+        if self._p("publish_annotated") and self._annotated_pub.get_subscription_count() > 0:
+            drawn = draw_persons(image, persons, estimator.skeleton, draw_ids=self._p("tracking"),
+                                 copy=not image.flags.writeable)
+            self._annotated_pub.publish(bgr_to_image_msg(drawn, msg.header))
+
+        now = time.monotonic()
+        self._out_rate.tick(now)
+        self._inference.add(sum(result.timings_ms.values()))
+        stamp_ns = _stamp_ns(msg.header)
+        if stamp_ns:
+            self._latency.add((self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
+        with self._stats_lock:
+            self._counts["processed"] += 1
+            self._last_error = ""
+
+    def _count_failure(self, counter: str, message: str) -> None:
+        with self._stats_lock:
+            self._counts[counter] += 1
+            self._last_error = message
+
+    def _publish_skeleton(self, estimator: Estimator) -> None:
+        if self._skeleton_published != estimator.skeleton.name:
+            self._skeleton_pub.publish(skeleton_to_msg(estimator.skeleton))
+            self._skeleton_published = estimator.skeleton.name
+
+    # ------------------------------------------------------------------ diagnostics
+    def stats(self) -> dict:
+        """Counters and rates shown in /diagnostics (also read by tests and the demo)."""
+        now = time.monotonic()
+        slot = self._slot.snapshot()
+        with self._stats_lock:
+            counts = dict(self._counts)
+            last_error = self._last_error
+        return {
+            "input_fps": self._in_rate.rate(now),
+            "output_fps": self._out_rate.rate(now),
+            "latency_p50_ms": self._latency.percentile(50),
+            "latency_p95_ms": self._latency.percentile(95),
+            "inference_ms": self._inference.percentile(50),
+            "frames_received": slot["received"],
+            "frames_processed": counts["processed"],
+            "frames_dropped": slot["dropped"],
+            "frames_stale": slot["stale"],
+            "bad_input": counts["bad_input"],
+            "estimator_errors": counts["estimator_errors"],
+            "last_error": last_error or self._estimator_error,
+            "enabled": self._enabled,
+        }
+
+    def _publish_diagnostics(self) -> None:
+        s = self.stats()
+        info = self._estimator.describe() if self._estimator is not None else {}
+        status = DiagnosticStatus(name=f"{self.get_name()}: pose", hardware_id=str(info.get("backend", "none")))
+        if self._estimator is None or self._estimator_error:
+            status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or "no estimator"
+        elif s["last_error"]:
+            status.level, status.message = DiagnosticStatus.ERROR, s["last_error"]
+        elif not self._enabled:
+            status.level, status.message = DiagnosticStatus.OK, "disabled"
+        elif s["input_fps"] == 0.0:
+            status.level, status.message = DiagnosticStatus.WARN, "no images received"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "running"
+        fmt = {float: lambda v: f"{v:.2f}", type(None): lambda v: "n/a"}
+        values = {**s, "backend": info.get("backend", "none"), "target": info.get("target", "none"),
+                  "model": info.get("model", self._p("model")), "estimator": self._p("estimator")}
+        status.values = [KeyValue(key=k, value=fmt.get(type(v), str)(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: Optional[list] = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PoseNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

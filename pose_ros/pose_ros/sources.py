@@ -1,0 +1,486 @@
+"""Frame sources for the ``image_source`` node, without ROS.
+
+One string names the source, the way a user types it on the command line:
+
+* ``"0"``, ``"2"``: a V4L2 camera by index; ``"/dev/video0"``: by device path;
+* ``"rtsp://..."``, ``"http://..."``: a network stream (whatever OpenCV's FFmpeg reads);
+* a video file (anything ``cv2.VideoCapture`` decodes);
+* a single image file (repeated while ``loop`` is on, else published once);
+* a folder of images, played in natural order (``frame2.png`` before ``frame10.png``).
+
+Live sources (cameras, streams) never end and drop stale frames: a pose node wants the
+newest image, not a backlog. Recorded sources (files, folders) deliver every frame in
+order and end unless ``loop`` is set. Opening checks that a first frame can be read, so a
+wrong path or a busy camera fails at start-up with a :class:`SourceError` that says why,
+instead of as a silent stream of nothing.
+
+Camera intrinsics: without a calibration file, :func:`approximate_camera_model` builds
+an ideal pinhole (no distortion, square pixels, principal point at the image centre) from
+a horizontal field of view. It is an *approximation*, good enough for drawing or rough
+geometry, not for metric measurements: calibrate the camera for those.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = frozenset({
+    ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".jp2",
+})
+
+# Frame rate used when the source has none (image folders, cameras that report 0):
+# a typical camera rate, so ``rate_hz: 0`` always means "a sensible real-time rate".
+FALLBACK_FPS = 30.0
+# Containers sometimes report nonsense (0, NaN, 1000 for variable-rate webm...).
+_MAX_PLAUSIBLE_FPS = 240.0
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or read; the message is meant for the user."""
+
+
+# --------------------------------------------------------------------------- naming
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a source string means: ``kind`` is device, stream, video, image or folder."""
+
+    kind: str
+    target: Union[int, str]
+
+    @property
+    def live(self) -> bool:
+        return self.kind in ("device", "stream")
+
+
+_STREAM = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def classify_source(source: str) -> SourceSpec:
+    """Interpret a source string; raise :class:`SourceError` when it names nothing usable."""
+    text = str(source).strip()
+    if not text:
+        raise SourceError("no source given: set 'source' to a camera index (0), a device "
+                          "(/dev/video0), a video file or a folder of images")
+    if text.isdigit():
+        return SourceSpec("device", int(text))
+    if _STREAM.match(text):
+        if text.startswith("file://"):
+            return classify_source(text[len("file://"):])
+        return SourceSpec("stream", text)
+    path = Path(os.path.expanduser(text))
+    if text.startswith("/dev/"):
+        if not path.exists():
+            raise SourceError(f"camera device {text} does not exist (is the camera plugged in? "
+                              "`ls /dev/video*` lists the devices)")
+        return SourceSpec("device", str(path))
+    if path.is_dir():
+        return SourceSpec("folder", str(path))
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return SourceSpec("image", str(path))
+        return SourceSpec("video", str(path))
+    raise SourceError(f"source {text!r} does not exist: expected a camera index, a device path, "
+                      "a stream URL, a video file, an image or a folder of images")
+
+
+def _natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers by value: img2 < img10."""
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: Union[str, Path]) -> List[Path]:
+    """Image files directly inside ``folder`` (by extension), in natural order."""
+    entries = [p for p in Path(folder).iterdir()
+               if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(entries, key=lambda p: _natural_key(p.name))
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class FrameSource:
+    """Common interface: ``read()`` returns the next BGR frame, or None at the end."""
+
+    spec: SourceSpec
+    fps: float = 0.0          # native rate, 0 when unknown
+    frame_count: int = 0      # frames in one pass, 0 when unknown or endless
+    skipped: int = 0          # unreadable items passed over (folders)
+
+    @property
+    def live(self) -> bool:
+        return self.spec.live
+
+    def read(self) -> Optional[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _plausible_fps(value: float) -> float:
+    return float(value) if math.isfinite(value) and 0.0 < value <= _MAX_PLAUSIBLE_FPS else 0.0
+
+
+class CaptureSource(FrameSource):
+    """A ``cv2.VideoCapture`` over a camera, a stream or a video file."""
+
+    def __init__(self, spec: SourceSpec, loop: bool = False,
+                 capture_size: Tuple[int, int] = (0, 0)) -> None:
+        self.spec = spec
+        self.loop = loop and not spec.live
+        self._cap = cv2.VideoCapture(spec.target)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(self._open_failure())
+        if spec.kind == "device" and capture_size[0] > 0 and capture_size[1] > 0:
+            # Ask the driver for the size up front: cheaper than resizing every frame.
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, capture_size[0])
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, capture_size[1])
+        self.fps = _plausible_fps(self._cap.get(cv2.CAP_PROP_FPS))
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if spec.kind == "video" and math.isfinite(count) and count > 0 else 0
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise SourceError(f"{self._describe()} opened but gave no frame "
+                              "(empty or corrupt video, or a camera in use by another program)")
+        self._pending: Optional[np.ndarray] = first
+
+    def _describe(self) -> str:
+        kind = {"device": "camera", "stream": "stream", "video": "video file"}[self.spec.kind]
+        return f"{kind} {self.spec.target!r}"
+
+    def _open_failure(self) -> str:
+        if self.spec.kind == "video":
+            return (f"cannot decode video file {self.spec.target!r}: not a video format OpenCV "
+                    "reads (give a folder or an image file for still images)")
+        if self.spec.kind == "device":
+            return (f"cannot open camera {self.spec.target!r}: no such camera, no permission "
+                    "(is the user in the 'video' group?) or it is busy")
+        return f"cannot open stream {self.spec.target!r}"
+
+    def read(self) -> Optional[np.ndarray]:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        ok, frame = self._cap.read()
+        if ok and frame is not None:
+            return frame
+        if not self.loop:
+            return None
+        # Back to the start; some containers cannot seek, so reopen when seeking fails.
+        if not self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            self._cap.release()
+            self._cap = cv2.VideoCapture(self.spec.target)
+        ok, frame = self._cap.read()
+        return frame if ok else None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ImageListSource(FrameSource):
+    """Still images read one by one (a folder, or a single image file)."""
+
+    def __init__(self, spec: SourceSpec, loop: bool = False) -> None:
+        self.spec = spec
+        self.loop = loop
+        if spec.kind == "folder":
+            self._paths = list_images(spec.target)
+            if not self._paths:
+                raise SourceError(f"folder {spec.target!r} holds no images "
+                                  f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        else:
+            self._paths = [Path(spec.target)]
+        self.frame_count = len(self._paths)
+        self._index = 0
+        self._pending: Optional[np.ndarray] = None
+        self._pending = self.read()
+        if self._pending is None:
+            raise SourceError(f"no readable image in {spec.target!r} (corrupt or unsupported files)")
+
+    def read(self) -> Optional[np.ndarray]:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        misses = 0
+        while misses < len(self._paths):
+            if self._index >= len(self._paths):
+                if not self.loop:
+                    return None
+                self._index = 0
+            path = self._paths[self._index]
+            self._index += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+            misses += 1
+            self.skipped += 1
+        return None
+
+
+def open_source(source: str, loop: bool = False,
+                capture_size: Tuple[int, int] = (0, 0)) -> FrameSource:
+    """Open ``source`` (see the module doc); ``capture_size`` is a hint for cameras only."""
+    spec = classify_source(source)
+    if spec.kind in ("folder", "image"):
+        return ImageListSource(spec, loop=loop)
+    return CaptureSource(spec, loop=loop, capture_size=capture_size)
+
+
+def publish_rate(rate_hz: float, source: FrameSource) -> float:
+    """Publishing rate: ``rate_hz`` when > 0, else the source's own fps, else :data:`FALLBACK_FPS`."""
+    if rate_hz < 0 or not math.isfinite(rate_hz):
+        raise ValueError(f"rate_hz must be >= 0, got {rate_hz}")
+    if rate_hz > 0:
+        return float(rate_hz)
+    return source.fps if source.fps > 0 else FALLBACK_FPS
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def target_size(native: Tuple[int, int], width: int = 0, height: int = 0) -> Tuple[int, int]:
+    """Output (width, height): 0 keeps the native value; one 0 keeps the aspect ratio."""
+    nw, nh = native
+    if width < 0 or height < 0:
+        raise ValueError(f"width and height must be >= 0, got {width}x{height}")
+    if width and height:
+        return width, height
+    if width:
+        return width, max(1, round(nh * width / nw))
+    if height:
+        return max(1, round(nw * height / nh)), height
+    return nw, nh
+
+
+def fit_frame(frame: np.ndarray, width: int = 0, height: int = 0) -> np.ndarray:
+    """Resize ``frame`` as :func:`target_size` says (area filter when shrinking)."""
+    h, w = frame.shape[:2]
+    tw, th = target_size((w, h), width, height)
+    if (tw, th) == (w, h):
+        return frame
+    shrinking = tw * th < w * h
+    return cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+# --------------------------------------------------------------------------- intrinsics
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """The fields of ``sensor_msgs/CameraInfo`` that describe the camera (row-major lists)."""
+
+    width: int
+    height: int
+    k: Tuple[float, ...]
+    d: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    r: Tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    p: Tuple[float, ...] = field(default=())
+    distortion_model: str = "plumb_bob"
+    approximate: bool = False
+
+    def scaled(self, width: int, height: int) -> "CameraModel":
+        """The same camera after resizing its images to ``width`` x ``height``.
+
+        Scaling is exact for a plain resize: focal lengths and principal point scale with
+        the axis, distortion (in normalised coordinates) and rectification are unchanged.
+        """
+        if (width, height) == (self.width, self.height):
+            return self
+        sx, sy = width / self.width, height / self.height
+        k = list(self.k)
+        k[0], k[1], k[2] = k[0] * sx, k[1] * sx, k[2] * sx
+        k[4], k[5] = k[4] * sy, k[5] * sy
+        p = list(self.p)
+        p[0], p[1], p[2], p[3] = p[0] * sx, p[1] * sx, p[2] * sx, p[3] * sx
+        p[5], p[6], p[7] = p[5] * sy, p[6] * sy, p[7] * sy
+        return replace(self, width=width, height=height, k=tuple(k), p=tuple(p))
+
+
+def approximate_camera_model(width: int, height: int, fov_deg: float) -> CameraModel:
+    """Ideal pinhole for a ``fov_deg`` horizontal field of view (approximate, see module doc).
+
+    fx = fy = (width / 2) / tan(fov / 2) (square pixels); the principal point is the image
+    centre, (width - 1) / 2, (height - 1) / 2 in OpenCV's pixel-centre convention.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if not 0.0 < fov_deg < 180.0:
+        raise ValueError(f"fov_deg must be in (0, 180), got {fov_deg}")
+    f = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    k = (f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0)
+    p = (f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0)
+    return CameraModel(width, height, k=k, p=p, approximate=True)
+
+
+def _matrix(doc: dict, key: str, rows: int, cols: int, path: str) -> Tuple[float, ...]:
+    block = doc.get(key)
+    data = block.get("data") if isinstance(block, dict) else block
+    if not isinstance(data, Sequence) or isinstance(data, str) or len(data) != rows * cols:
+        raise SourceError(f"calibration {path}: '{key}' must hold {rows}x{cols} = {rows * cols} numbers")
+    try:
+        return tuple(float(v) for v in data)
+    except (TypeError, ValueError):
+        raise SourceError(f"calibration {path}: '{key}' holds a non-number") from None
+
+
+def load_camera_model(path: str) -> CameraModel:
+    """Read a ROS camera calibration YAML (camera_calibration / camera_info_manager format).
+
+    ``path`` may be a plain path or a ``file://`` URL.
+    """
+    import yaml  # only needed when a calibration is given
+
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise SourceError(f"cannot read calibration {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SourceError(f"calibration {path} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SourceError(f"calibration {path}: expected a mapping with camera_matrix etc.")
+    try:
+        width, height = int(doc["image_width"]), int(doc["image_height"])
+    except (KeyError, TypeError, ValueError):
+        raise SourceError(f"calibration {path}: image_width and image_height are required") from None
+    k = _matrix(doc, "camera_matrix", 3, 3, path)
+    dist = doc.get("distortion_coefficients", {"data": []})
+    d_data = dist.get("data", []) if isinstance(dist, dict) else dist
+    try:
+        d = tuple(float(v) for v in (d_data or []))
+    except (TypeError, ValueError):
+        raise SourceError(f"calibration {path}: 'distortion_coefficients' holds a non-number") from None
+    r = _matrix(doc, "rectification_matrix", 3, 3, path) if "rectification_matrix" in doc \
+        else CameraModel.r
+    if "projection_matrix" in doc:
+        p = _matrix(doc, "projection_matrix", 3, 4, path)
+    else:  # monocular default: P = [K | 0]
+        p = (k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0)
+    model = str(doc.get("distortion_model", "plumb_bob"))
+    return CameraModel(width, height, k=k, d=d, r=r, p=p, distortion_model=model)
+
+
+# --------------------------------------------------------------------------- prefetching
+
+
+@dataclass
+class Frame:
+    """One frame ready to publish: ``index`` counts frames read from the source (0-based)."""
+
+    index: int
+    image: np.ndarray
+
+
+class Prefetcher:
+    """Reads (and resizes) frames on a worker thread so a ROS timer never waits on I/O.
+
+    Recorded sources queue up to ``depth`` frames and the reader waits when the queue is
+    full, so no frame is lost. Live sources keep only the newest frame: a frame not
+    taken before the next one arrives is dropped (counted in ``dropped``).
+    :meth:`get` never blocks. After the end of the source (or a read error) it returns
+    None and :attr:`finished` is True; :attr:`error` holds an error message, if any.
+    """
+
+    def __init__(self, source: FrameSource, *, width: int = 0, height: int = 0,
+                 depth: int = 2, transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
+        self._source = source
+        self._width, self._height = width, height
+        self._transform = transform
+        self._latest_only = source.live
+        self._queue: "queue.Queue" = queue.Queue(maxsize=max(1, depth))
+        self._lock = threading.Lock()
+        self._latest: Optional[Frame] = None
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self.error: Optional[str] = None
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="image_source_reader", daemon=True)
+
+    def start(self) -> "Prefetcher":
+        self._thread.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        """True once the source is exhausted and every read frame has been handed out."""
+        if not self._ended.is_set():
+            return False
+        if self._latest_only:
+            with self._lock:
+                return self._latest is None
+        return self._queue.empty()
+
+    def get(self) -> Optional[Frame]:
+        """The next frame if one is ready, else None (immediately)."""
+        if self._latest_only:
+            with self._lock:
+                frame, self._latest = self._latest, None
+            return frame
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        index = 0
+        try:
+            while not self._stop.is_set():
+                image = self._source.read()
+                if image is None:
+                    if self._source.live:
+                        self.error = f"{self._source.spec.target!r} stopped delivering frames"
+                    break
+                image = fit_frame(image, self._width, self._height)
+                if self._transform is not None:
+                    image = self._transform(image)
+                frame = Frame(index, image)
+                index += 1
+                if self._latest_only:
+                    with self._lock:
+                        if self._latest is not None:
+                            self.dropped += 1
+                        self._latest = frame
+                elif not self._put(frame):
+                    break
+        except Exception as exc:  # noqa: BLE001 - reported to the node, which exits cleanly
+            self.error = f"reading {self._source.spec.target!r} failed: {exc}"
+        finally:
+            self._ended.set()  # after the last put, so "ended and empty" means drained
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Ask the reader to stop and wait for it (a blocked camera read may take a frame time)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)

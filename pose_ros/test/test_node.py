@@ -1,0 +1,320 @@
+"""The pose node over real DDS with the real default model and real images.
+
+Each test starts a PoseNode in its own rclpy context next to a test node that plays
+camera and consumer; everything goes through Fast DDS like on a robot.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from pose_ros_msgs.msg import PersonKeypointsArray, Skeleton
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import SetBool
+
+from pose_ros.node import PoseNode
+from pose_ros.skeletons import COCO18
+from ros_testing import RosHarness, image_msg, sample_image
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+BASKETBALL = sample_image("basketball1.png")  # two players, 640x480 class image
+
+
+class Rig:
+    """A pose node plus a camera publisher and a persons subscriber."""
+
+    def __init__(self, overrides: dict | None = None, camera_qos: QoSProfile = RELIABLE,
+                 compressed: bool = False) -> None:
+        self.ros = RosHarness()
+        params = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
+        self.pose = self.ros.add(PoseNode(context=self.ros.context, parameter_overrides=params))
+        self.client = self.ros.node("camera_and_consumer")
+        topic, kind = ("image/compressed", CompressedImage) if compressed else ("image", Image)
+        self.camera = self.client.create_publisher(kind, topic, camera_qos)
+        self.persons: list[PersonKeypointsArray] = []
+        self.client.create_subscription(PersonKeypointsArray, "persons", self.persons.append, RELIABLE)
+        assert self.ros.spin_until(lambda: self.camera.get_subscription_count() > 0), "node never subscribed"
+
+    def send(self, msg) -> None:
+        self.camera.publish(msg)
+
+    def output_for(self, stamp_ns: int, timeout_s: float = 20.0) -> PersonKeypointsArray:
+        def found():
+            return any(_ns(m) == stamp_ns for m in self.persons)
+        assert self.ros.spin_until(found, timeout_s), f"no persons output for stamp {stamp_ns}"
+        return next(m for m in self.persons if _ns(m) == stamp_ns)
+
+    def close(self) -> None:
+        self.ros.close()
+
+
+def _ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    yield r
+    r.close()
+
+
+def _assert_basketball_players(out: PersonKeypointsArray) -> None:
+    assert out.skeleton == "coco18"
+    assert (out.image_width, out.image_height) == (BASKETBALL.shape[1], BASKETBALL.shape[0])
+    assert len(out.persons) == 2
+    for person in out.persons:
+        assert len(person.keypoints) == COCO18.num_keypoints
+        found = [k for k in person.keypoints if k.score > 0]
+        assert len(found) >= 8
+        assert all(0 <= k.x < out.image_width and 0 <= k.y < out.image_height for k in found)
+        nose, neck = person.keypoints[0], person.keypoints[1]
+        hips = [person.keypoints[i] for i in (8, 11) if person.keypoints[i].score > 0]
+        if neck.score > 0 and hips:
+            assert neck.y < min(h.y for h in hips), "neck must be above the hips"
+        assert person.bbox.width > 0 and person.bbox.height > person.bbox.width * 0.8
+        del nose
+    # The two players stand side by side: their boxes' centres are far apart horizontally.
+    cx = sorted(p.bbox.x_offset + p.bbox.width / 2 for p in out.persons)
+    assert cx[1] - cx[0] > 100
+
+
+def test_real_image_gives_two_players_with_the_image_header(rig):
+    stamp = 1_700_000_000_123_456_789
+    rig.send(image_msg(BASKETBALL, stamp, frame_id="front_camera_optical_frame"))
+    out = rig.output_for(stamp)
+    assert out.header.frame_id == "front_camera_optical_frame"
+    _assert_basketball_players(out)
+    assert [p.id for p in out.persons] and all(p.id for p in out.persons), "tracking ids are on by default"
+
+
+def test_annotated_image_arrives_only_when_subscribed_and_differs_from_input(rig):
+    annotated: list[Image] = []
+    rig.client.create_subscription(Image, "image_annotated", annotated.append, RELIABLE)
+    assert rig.ros.spin_until(lambda: rig.pose._annotated_pub.get_subscription_count() > 0)
+    stamp = 1_700_000_001_000_000_000
+    rig.send(image_msg(BASKETBALL, stamp))
+    rig.output_for(stamp)
+    assert rig.ros.spin_until(lambda: bool(annotated))
+    img = annotated[0]
+    assert (img.encoding, img.width, img.height) == ("bgr8", BASKETBALL.shape[1], BASKETBALL.shape[0])
+    assert _ns(img) == stamp
+    pixels = np.frombuffer(bytes(img.data), np.uint8).reshape(BASKETBALL.shape)
+    changed = np.any(pixels != BASKETBALL, axis=2).mean()
+    assert 0.001 < changed < 0.5, "skeletons are drawn on top of the camera image"
+
+
+def test_skeleton_topic_reaches_a_late_subscriber(rig):
+    stamp = 1_700_000_002_000_000_000
+    rig.send(image_msg(BASKETBALL, stamp))
+    rig.output_for(stamp)
+    late = rig.ros.node("late_subscriber")
+    skeletons: list[Skeleton] = []
+    late.create_subscription(Skeleton, "skeleton", skeletons.append, LATCHED)
+    assert rig.ros.spin_until(lambda: bool(skeletons))
+    assert skeletons[0].name == "coco18"
+    assert list(skeletons[0].keypoint_names) == list(COCO18.keypoint_names)
+    assert list(skeletons[0].edges) == COCO18.flat_edges()
+
+
+@pytest.mark.parametrize("qos", [RELIABLE, BEST_EFFORT], ids=["reliable", "best_effort"])
+def test_reliable_and_best_effort_cameras_both_work(qos):
+    rig = Rig(camera_qos=qos)
+    try:
+        stamp = 1_700_000_003_000_000_000
+        # Best effort may lose a sample before discovery settles: resend until an answer.
+        deadline = time.monotonic() + 20
+        while not any(_ns(m) == stamp for m in rig.persons) and time.monotonic() < deadline:
+            rig.send(image_msg(BASKETBALL, stamp))
+            rig.ros.spin_until(lambda: any(_ns(m) == stamp for m in rig.persons), 2.0)
+        assert len(rig.output_for(stamp, 1.0).persons) == 2
+    finally:
+        rig.close()
+
+
+def test_flood_drops_frames_instead_of_lagging(rig):
+    small = cv2.resize(BASKETBALL, (320, 240))
+    # One frame first, to know the processing time on this machine.
+    rig.send(image_msg(small, 1_000))
+    rig.output_for(1_000, 30)
+    before = rig.pose.stats()
+    stamps = [2_000_000_000 + i * 10_000_000 for i in range(200)]
+    next_at = time.monotonic()
+    for stamp in stamps:  # 200 frames at 100 Hz
+        rig.send(image_msg(small, stamp))
+        next_at += 0.01
+        rig.ros.spin_until(lambda: time.monotonic() >= next_at, 1.0)
+    last_input_at = time.monotonic()
+    out = rig.output_for(stamps[-1], 30)
+    lag_s = time.monotonic() - last_input_at
+    stats = rig.pose.stats()
+    processing_s = stats["inference_ms"] / 1000.0
+    assert lag_s <= 2 * processing_s + 0.25, f"output lagged {lag_s:.3f}s, processing {processing_s:.3f}s"
+    assert len(out.persons) == 2
+    received = stats["frames_received"] - before["frames_received"]
+    processed = stats["frames_processed"] - before["frames_processed"]
+    dropped = stats["frames_dropped"] - before["frames_dropped"]
+    assert received == 200
+    assert processed + dropped == received
+    assert dropped > 100, "at 100 Hz a CPU model cannot keep up: most frames must be dropped"
+    assert [_ns(m) for m in rig.persons] == sorted(_ns(m) for m in rig.persons), "outputs stay in order"
+
+
+def test_out_of_order_frames_are_dropped_as_stale(rig):
+    rig.send(image_msg(BASKETBALL, 5_000_000_000))
+    rig.output_for(5_000_000_000)
+    rig.send(image_msg(BASKETBALL, 4_000_000_000))  # older than the last processed frame
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["frames_stale"] == 1)
+    rig.send(image_msg(BASKETBALL, 6_000_000_000))
+    rig.output_for(6_000_000_000)
+    assert not any(_ns(m) == 4_000_000_000 for m in rig.persons)
+
+
+def _bad_messages():
+    good = image_msg(BASKETBALL, 1)
+    wrong_encoding = image_msg(BASKETBALL, 1)
+    wrong_encoding.encoding = "32FC1"
+    short = image_msg(BASKETBALL, 1)
+    short.data = bytes(good.data)[: len(good.data) // 2]
+    zero = image_msg(np.zeros((0, 0, 3), np.uint8), 1)
+    zero.width = zero.height = 0
+    huge = image_msg(BASKETBALL[:10, :10], 1)
+    huge.width = huge.height = 10000  # declares 10000x10000 (300 MB) but we do not ship it
+    huge.step = 30000
+    return {"wrong_encoding": (wrong_encoding, "32FC1"), "data_shorter_than_step": (short, "short"),
+            "zero_size": (zero, "0x0"), "enormous": (huge, "10000")}
+
+
+@pytest.mark.parametrize("case", list(_bad_messages()))
+def test_bad_frame_is_reported_and_next_good_frame_is_processed(rig, case):
+    bad, words = _bad_messages()[case]
+    bad.header.stamp.sec = 10
+    rig.send(bad)
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["bad_input"] == 1, 10)
+    error = rig.pose.stats()["last_error"]
+    assert "bad image" in error
+    assert words.lower() in error.lower() or case == "zero_size", error
+    stamp = 20_000_000_000
+    rig.send(image_msg(BASKETBALL, stamp))
+    assert len(rig.output_for(stamp).persons) == 2
+    assert rig.pose.stats()["last_error"] == ""
+
+
+def test_tiny_and_zero_stamp_images_are_processed_without_error(rig):
+    rig.send(image_msg(BASKETBALL[:1, :1], 30_000_000_000))  # 1x1: valid, nobody in it
+    assert rig.output_for(30_000_000_000).persons == []
+    rig.send(image_msg(BASKETBALL, 0))  # zero stamp: processed, latency just not measured
+    assert rig.ros.spin_until(lambda: any(_ns(m) == 0 for m in rig.persons), 20)
+    assert rig.pose.stats()["bad_input"] == 0
+
+
+def test_larger_than_max_image_pixels_is_rejected_then_recovers():
+    rig = Rig({"max_image_pixels": 100_000})
+    try:
+        rig.send(image_msg(BASKETBALL, 1_000_000_000))  # 307,200 px > 100,000
+        assert rig.ros.spin_until(lambda: rig.pose.stats()["bad_input"] == 1)
+        assert "max" in rig.pose.stats()["last_error"].lower() or "large" in rig.pose.stats()["last_error"]
+        small = cv2.resize(BASKETBALL, (320, 240))  # 76,800 px
+        rig.send(image_msg(small, 2_000_000_000))
+        assert len(rig.output_for(2_000_000_000).persons) == 2
+    finally:
+        rig.close()
+
+
+def test_compressed_transport_handles_corrupt_jpeg_then_a_good_one():
+    rig = Rig({"image_transport": "compressed"}, compressed=True)
+    try:
+        ok, jpeg = cv2.imencode(".jpg", BASKETBALL)
+        assert ok
+        corrupt = CompressedImage(format="jpeg", data=bytes(jpeg[:200]) + b"\x00" * 100)
+        corrupt.header.stamp.sec = 1
+        rig.send(corrupt)
+        assert rig.ros.spin_until(lambda: rig.pose.stats()["bad_input"] == 1)
+        assert "corrupt" in rig.pose.stats()["last_error"]
+        good = CompressedImage(format="jpeg", data=jpeg.tobytes())
+        good.header.stamp.sec = 2
+        rig.send(good)
+        assert len(rig.output_for(2_000_000_000).persons) == 2
+    finally:
+        rig.close()
+
+
+def test_threshold_change_at_run_time_takes_effect(rig):
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    assert len(rig.output_for(1_000_000_000).persons) == 2
+    result = rig.pose.set_parameters([Parameter("min_parts", value=19)])[0]
+    assert result.successful, result.reason
+    rig.send(image_msg(BASKETBALL, 2_000_000_000))
+    assert rig.output_for(2_000_000_000).persons == [], "nobody has 19 of 18 parts"
+    rig.pose.set_parameters([Parameter("min_parts", value=3), Parameter("max_persons", value=1)])
+    rig.send(image_msg(BASKETBALL, 3_000_000_000))
+    assert len(rig.output_for(3_000_000_000).persons) == 1
+
+
+@pytest.mark.parametrize("name,value,reason", [
+    ("heatmap_threshold", 1.5, ""),
+    ("dnn_backend", "tpu", "one of"),
+    ("estimator", "no_such_plugin", "openpose_dnn"),
+    ("model", "", "empty"),
+])
+def test_invalid_parameter_values_are_rejected_with_a_reason(rig, name, value, reason):
+    before = rig.pose.get_parameter(name).value
+    result = rig.pose.set_parameters([Parameter(name, value=value)])[0]
+    assert not result.successful
+    assert reason in result.reason
+    assert rig.pose.get_parameter(name).value == before
+
+
+def test_input_size_change_reloads_the_estimator(rig):
+    result = rig.pose.set_parameters([Parameter("input_width", value=320), Parameter("input_height", value=240)])
+    assert all(r.successful for r in result)
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    rig.output_for(1_000_000_000)
+    assert rig.pose._estimator.describe()["input_size"] in ("320x240", (320, 240), [320, 240])
+
+
+def test_enable_service_stops_and_restarts_output(rig):
+    client = rig.client.create_client(SetBool, "/pose_node/enable")
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(SetBool.Request(data=False))
+    assert rig.ros.spin_until(future.done)
+    assert future.result().success
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    rig.ros.spin_for(1.0)
+    assert not rig.persons
+    future = client.call_async(SetBool.Request(data=True))
+    assert rig.ros.spin_until(future.done)
+    rig.send(image_msg(BASKETBALL, 2_000_000_000))
+    assert len(rig.output_for(2_000_000_000).persons) == 2
+
+
+def test_diagnostics_report_rates_latency_and_backend(rig):
+    diags: list[DiagnosticArray] = []
+    rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    for i in range(3):
+        stamp = rig.pose.get_clock().now().nanoseconds
+        rig.send(image_msg(BASKETBALL, stamp))
+        rig.output_for(stamp)
+
+    def has_numbers():
+        for array in diags:
+            values = {kv.key: kv.value for kv in array.status[0].values}
+            if values.get("frames_processed") == "3":
+                return True
+        return False
+    assert rig.ros.spin_until(has_numbers, 5)
+    status = [a for a in diags if {kv.key: kv.value for kv in a.status[0].values}.get("frames_processed") == "3"]
+    values = {kv.key: kv.value for kv in status[-1].status[0].values}
+    assert status[-1].status[0].name == "pose_node: pose"
+    assert values["backend"] == "cpu" and values["model"] == "mobilenet_thin"
+    assert float(values["latency_p50_ms"]) > 0 and float(values["inference_ms"]) > 0
+    assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"])
