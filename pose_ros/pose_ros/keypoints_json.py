@@ -8,6 +8,7 @@ recorded from the ROS topics read the same way. One record describes one frame::
      "people": [{"id": "1", "score": 0.83, "bbox": [x, y, w, h],
                  "keypoints": [{"name": "Nose", "x": 301.5, "y": 88.25, "score": 0.91}, ...]}]}
 
+An optional ``"source"`` string names the file a frame came from (folders of images).
 Keypoints are dense, in skeleton order, like :class:`~pose_ros.persons.Person`: a part
 that was not found has score 0 and x = y = 0. Coordinates are source-image pixels.
 Videos and folders are written as JSON Lines (one record per line) so a partial file
@@ -33,6 +34,8 @@ _XY_DECIMALS = 2
 _SCORE_DECIMALS = 4
 
 _RECORD_KEYS = ("schema", "frame", "stamp", "image", "skeleton", "people")
+# Present only when known: the file a frame came from (folders of images).
+_OPTIONAL_RECORD_KEYS = ("source",)
 _PERSON_KEYS = ("id", "score", "bbox", "keypoints")
 _KEYPOINT_KEYS = ("name", "x", "y", "score")
 
@@ -58,15 +61,17 @@ def _person_record(person: Person, names: Sequence[str], index: int) -> dict:
 
 
 def frame_record(persons: Iterable[Person], skeleton: Skeleton, image_width: int, image_height: int,
-                 stamp: Optional[float] = None, frame: Optional[int] = None) -> dict:
+                 stamp: Optional[float] = None, frame: Optional[int] = None,
+                 source: Optional[str] = None) -> dict:
     """A JSON-able dict for the persons found in one frame.
 
     ``stamp`` is seconds (ROS header time, or video position), ``frame`` the index of
-    the frame in its input; either may be None when unknown. A person without a
-    ``track_id`` gets its index in the list as id, so every id is a non-empty string.
+    the frame in its input; either may be None when unknown. ``source`` (e.g. the image
+    file name) is added only when given. A person without a ``track_id`` gets its index
+    in the list as id, so every id is a non-empty string.
     """
     names = list(skeleton.keypoint_names)
-    return {
+    record = {
         "schema": SCHEMA_VERSION,
         "frame": None if frame is None else int(frame),
         "stamp": None if stamp is None else float(stamp),
@@ -74,14 +79,18 @@ def frame_record(persons: Iterable[Person], skeleton: Skeleton, image_width: int
         "skeleton": skeleton.name,
         "people": [_person_record(p, names, i) for i, p in enumerate(persons)],
     }
+    if source is not None:
+        record["source"] = str(source)
+    return record
 
 
 def result_record(result: PoseResult, skeleton: Optional[Skeleton] = None,
-                  stamp: Optional[float] = None, frame: Optional[int] = None) -> dict:
+                  stamp: Optional[float] = None, frame: Optional[int] = None,
+                  source: Optional[str] = None) -> dict:
     """:func:`frame_record` of an estimator's :class:`PoseResult` (skeleton looked up by name if not given)."""
     skeleton = skeleton or get_skeleton(result.skeleton)
     return frame_record(result.persons, skeleton, result.image_width, result.image_height,
-                        stamp=stamp, frame=frame)
+                        stamp=stamp, frame=frame, source=source)
 
 
 def dumps_line(record: dict) -> str:
@@ -103,11 +112,11 @@ def _check_number(value: Any, where: str, minimum: Optional[float] = None) -> No
         _fail(where, f"must be >= {minimum}, got {value!r}")
 
 
-def _check_keys(obj: Any, keys: Sequence[str], where: str) -> None:
+def _check_keys(obj: Any, keys: Sequence[str], where: str, optional: Sequence[str] = ()) -> None:
     if not isinstance(obj, dict):
         _fail(where, f"expected an object, got {type(obj).__name__}")
     missing = [k for k in keys if k not in obj]
-    extra = [k for k in obj if k not in keys]
+    extra = [k for k in obj if k not in keys and k not in optional]
     if missing:
         _fail(where, f"missing {', '.join(missing)}")
     if extra:
@@ -149,7 +158,9 @@ def validate_record(record: Any, skeleton: Optional[Skeleton] = None) -> None:
     lists the same keypoint names in the same order (those of ``skeleton`` when given,
     else of the record's skeleton when it is a built-in one).
     """
-    _check_keys(record, _RECORD_KEYS, "record")
+    _check_keys(record, _RECORD_KEYS, "record", _OPTIONAL_RECORD_KEYS)
+    if "source" in record and not isinstance(record["source"], str):
+        _fail("record.source", f"expected a string, got {record['source']!r}")
     if record["schema"] != SCHEMA_VERSION:
         _fail("record.schema", f"expected {SCHEMA_VERSION}, got {record['schema']!r}")
     frame = record["frame"]

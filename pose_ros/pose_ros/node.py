@@ -12,6 +12,7 @@ logged (throttled) with its reason and counted, and the next good frame is proce
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -33,6 +34,7 @@ from . import image_convert
 from .draw import draw_persons
 from .estimators import Estimator, EstimatorError, available_estimators, load_estimator
 from .frame_slot import LatestFrameSlot
+from .models import load_manifest
 from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                           persons_to_msg, skeleton_to_msg)
 from .paf import DecodeParams
@@ -47,6 +49,7 @@ except ImportError:  # Humble
 THROTTLE_S = 5.0
 RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 TRANSPORTS = ("raw", "compressed")
+BUILTIN_ESTIMATOR = "openpose_dnn"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Param:
 
 
 PARAMS = (
-    Param("estimator", "openpose_dnn", "Estimator plugin name (entry-point group pose_ros.estimators).", "reload"),
+    Param("estimator", BUILTIN_ESTIMATOR, "Estimator plugin name (entry-point group pose_ros.estimators).", "reload"),
     Param("model", "mobilenet_thin",
           "Model name from the manifest (see `pose_ros_models list`) or a path to a model file.", "reload"),
     Param("input_width", 432, "Network input width in pixels (multiple of 16; image is letterboxed).", "reload",
@@ -200,6 +203,12 @@ class PoseNode(Node):
                         reason=f"unknown estimator {value!r}; installed: {', '.join(sorted(found)) or 'none'}")
             if param.name in ("model", "estimator") and not str(value).strip():
                 return SetParametersResult(successful=False, reason=f"{param.name} must not be empty")
+            # Built-in backend only: third-party estimators may name their models differently.
+            if (param.name == "model" and self._p("estimator") == BUILTIN_ESTIMATOR
+                    and value not in load_manifest() and not os.path.isfile(value)):
+                return SetParametersResult(
+                    successful=False, reason=f"model {value!r} is neither a model of the manifest "
+                    f"({', '.join(sorted(load_manifest()))}) nor an existing file")
             if param.name in DECODE_FIELDS:
                 trial = {**self._decode_values(), param.name: value}
                 try:
@@ -307,6 +316,10 @@ class PoseNode(Node):
             return
         try:
             result = estimator.infer(image)
+        except EstimatorError as exc:  # the estimator refused this input (e.g. too small)
+            self._count_failure("bad_input", f"frame {image.shape[1]}x{image.shape[0]} rejected: {exc}")
+            log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
+            return
         except Exception as exc:  # plugin code: anything may come out of it
             self._count_failure(
                 "estimator_errors",

@@ -37,7 +37,7 @@ class DecodeParams:
     paf_samples: int = 10             # samples along each candidate limb
     min_paf_fraction: float = 0.8     # fraction of samples that must pass paf_threshold
     min_parts: int = 3                # drop persons with fewer detected keypoints
-    min_person_score: float = 0.2     # drop persons whose score (see class doc) is lower
+    min_person_score: float = 0.3     # drop persons whose score (see class doc) is lower
     max_persons: int = 0              # 0 = unlimited; else keep the best N by score
 
     def validate(self) -> None:
@@ -351,7 +351,14 @@ def _finish(peaks: np.ndarray, slots: List[List[int]], limb_sum: List[float], li
         xy[..., 0] = np.clip(xy[..., 0], 0.0, transform.src_w - 1.0)
         xy[..., 1] = np.clip(xy[..., 1], 0.0, transform.src_h - 1.0)
         kps[..., :2] = np.where(found[..., None], xy, 0.0)
-    return [Person(keypoints=kps[i], score=float(score[i])) for i in order]
+    # boxes of all people at once (what persons.bbox_from_keypoints computes one by one)
+    inf = np.float32(np.inf)
+    x, y = kps[..., 0], kps[..., 1]
+    x0, y0 = np.where(found, x, inf).min(axis=1), np.where(found, y, inf).min(axis=1)
+    x1, y1 = np.where(found, x, -inf).max(axis=1), np.where(found, y, -inf).max(axis=1)
+    boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).tolist()
+    scores = score.tolist()
+    return [Person(keypoints=kps[i], score=scores[i], bbox=tuple(boxes[i])) for i in order.tolist()]
 
 
 def decode_output(output: np.ndarray, skeleton: Skeleton, params: Optional[DecodeParams] = None,

@@ -26,6 +26,7 @@ import math
 import os
 import queue
 import re
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,7 +75,11 @@ def classify_source(source: str) -> SourceSpec:
         raise SourceError("no source given: set 'source' to a camera index (0), a device "
                           "(/dev/video0), a video file or a folder of images")
     if text.isdigit():
-        return SourceSpec("device", int(text))
+        index = int(text)
+        if sys.platform.startswith("linux") and not os.path.exists(f"/dev/video{index}"):
+            raise SourceError(f"camera {index} does not exist: there is no /dev/video{index} "
+                              "(is the camera plugged in? `ls /dev/video*` lists the devices)")
+        return SourceSpec("device", index)
     if _STREAM.match(text):
         if text.startswith("file://"):
             return classify_source(text[len("file://"):])
@@ -432,6 +437,10 @@ class Prefetcher:
             with self._lock:
                 return self._latest is None
         return self._queue.empty()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def get(self) -> Optional[Frame]:
         """The next frame if one is ready, else None (immediately)."""

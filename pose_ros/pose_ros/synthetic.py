@@ -107,7 +107,8 @@ def random_people(rng: np.random.Generator, n: int, skeleton: Skeleton, map_w: i
     base = template(skeleton)
     names = skeleton.keypoint_names
     if separated and n > 0:
-        cols = max(1, int(round(np.sqrt(n * map_w / map_h * 0.5))))
+        # grid cells about half as wide as high, the shape of a standing person
+        cols = min(n, max(1, int(round(np.sqrt(n * 2.0 * map_w / map_h)))))
         rows = int(np.ceil(n / cols))
         cell_w, cell_h = map_w / cols, map_h / rows
         max_h = min(cell_h - 2.0, (cell_w - 2.0) / (_WIDTH + 0.1))

@@ -54,6 +54,16 @@ def test_result_record_looks_the_skeleton_up_and_handles_no_people():
     validate_record(result_record(res), MPI15)
 
 
+def test_source_is_optional_and_must_be_a_string():
+    rec = frame_record([], COCO18, 8, 8, source="a/b.png")
+    assert rec["source"] == "a/b.png"
+    validate_record(rec)
+    assert "source" not in frame_record([], COCO18, 8, 8)
+    rec["source"] = 3
+    with pytest.raises(SchemaError, match="record.source"):
+        validate_record(rec)
+
+
 def test_keypoint_count_must_match_the_skeleton():
     with pytest.raises(ValueError, match="18 keypoints, the skeleton has 25"):
         frame_record([_person(COCO18, 1)], BODY25, 640, 480)

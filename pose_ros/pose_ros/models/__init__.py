@@ -309,7 +309,9 @@ def _write_stamps(directory: Path, stamps: dict) -> None:
 
 
 def _stamp_key(fs: FileSpec, st: os.stat_result) -> dict:
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "expected": fs.expected_digests()}
+    # ctime cannot be set back by utime(), so an in-place edit always invalidates the stamp.
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "inode": st.st_ino, "expected": fs.expected_digests()}
 
 
 def _remember(fs: FileSpec, status: FileStatus, stamps: dict) -> None:
@@ -318,8 +320,13 @@ def _remember(fs: FileSpec, status: FileStatus, stamps: dict) -> None:
                                detail=status.detail, sha256=status.sha256)
 
 
-def _check_file(fs: FileSpec, path: Path, stamps: dict) -> FileStatus:
-    """Size + digest check of one cached file, reusing the stamp when size/mtime are unchanged."""
+def check_file(fs: FileSpec, path: Path, stamps: Optional[dict] = None) -> FileStatus:
+    """Size + digest check of one file against ``fs``.
+
+    ``stamps`` (the cache directory's stamp dict) lets an unchanged file skip hashing
+    and records the new result.
+    """
+    stamps = {} if stamps is None else stamps
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -351,7 +358,7 @@ def verify(name: str) -> ModelStatus:
     directory = model_dir(spec)
     stamps = _read_stamps(directory)
     before = json.dumps(stamps, sort_keys=True)
-    status = ModelStatus(name, [_check_file(fs, model_path(spec, role), stamps)
+    status = ModelStatus(name, [check_file(fs, model_path(spec, role), stamps)
                                 for role, fs in spec.files.items()])
     if directory.is_dir() and json.dumps(stamps, sort_keys=True) != before:
         _write_stamps(directory, stamps)
@@ -446,15 +453,16 @@ def _fetch_source(source: Source, dest: Path, workdir: Path) -> None:
         raise OSError(f"unknown source kind {source.kind}")
 
 
-def _fetch_file(fs: FileSpec, target: Path, report: Callable[[str], None]) -> FileStatus:
+def fetch_file(fs: FileSpec, target: Path, report: Callable[[str], None] = log.info) -> FileStatus:
     """Try each source until one yields bytes that match the pinned size/digests."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for source in fs.sources:
         part = target.with_name(target.name + ".part")
         report(f"{fs.filename}: fetching from {source.describe()}")
         try:
             _fetch_source(source, part, target.parent)
-            status = _check_file(fs, part, {})
+            status = check_file(fs, part, {})
             if status.state == CORRUPT:
                 raise OSError(f"downloaded bytes do not match the manifest: {status.detail}")
             os.replace(part, target)
@@ -480,11 +488,11 @@ def fetch(name: str, force: bool = False,
     paths: Dict[str, Path] = {}
     for role, fs in spec.files.items():
         target = model_path(spec, role)
-        current = None if force else _check_file(fs, target, stamps)
+        current = None if force else check_file(fs, target, stamps)
         if current is not None and current.state in (VERIFIED, UNVERIFIED):
             report(f"{fs.filename}: already present ({current.state})")
         else:
-            got = _fetch_file(fs, target, report)
+            got = fetch_file(fs, target, report)
             if got.state == UNVERIFIED:
                 report(f"{fs.filename}: UNVERIFIED (no digest pinned in the manifest); "
                        f"sha256 {got.sha256} - record it to pin this file")
