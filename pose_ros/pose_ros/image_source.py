@@ -25,6 +25,7 @@ invalid parameter exits with status 1 and a one-line error (no traceback).
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, Optional, Tuple
 
 import rclpy
@@ -50,7 +51,10 @@ except ImportError:  # pragma: no cover - image_convert ships with the package
     bgr_to_raw = None
 
 RELIABILITIES = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
-_ACK_TIMEOUT_S = 2.0
+# Upper bound on waiting for reliable readers to acknowledge the last frames at exit. The
+# frames left one tick earlier, so this only matters for a reader that needs a resend;
+# DDS acknowledges on its heartbeat (3 s in Fast DDS), hence a bound, not a full wait.
+_ACK_TIMEOUT_S = 1.0
 
 
 class ConfigError(ValueError):
@@ -154,6 +158,7 @@ class ImageSourceNode(Node):
         self.published = 0
         self.skipped_ticks = 0
         self._last_stamp_ns = -1
+        self._ending = ""
         self._timer = self.create_timer(period, self._tick)
 
         length = f", {self._source.frame_count} frames" if self._source.frame_count else ""
@@ -208,6 +213,9 @@ class ImageSourceNode(Node):
     def _tick(self) -> None:
         if self.done.done():
             return
+        if self._ending:  # one period after the last frame, so it has left the process
+            self._finish(0, self._ending)
+            return
         if self._wait_for and self._image_pub.get_subscription_count() < self._wait_for:
             return
         self._wait_for = 0  # once started, never pause again
@@ -247,16 +255,19 @@ class ImageSourceNode(Node):
         self._info_pub.publish(info)
         self.published += 1
         if self._max_frames and self.published >= self._max_frames:
-            self._finish(0, f"published max_frames={self._max_frames} frames")
+            self._ending = f"published max_frames={self._max_frames} frames"
 
     def _finish(self, status: int, message: str) -> None:
         self._timer.cancel()
+        if self.skipped_ticks:
+            message += f" ({self.skipped_ticks} ticks skipped: the reader could not keep up)"
         if status == 0:
             self.get_logger().info(f"{message}; exiting")
             if self._reliable:  # let subscribers have the last frames before we vanish
-                timeout = Duration(seconds=_ACK_TIMEOUT_S)
-                self._image_pub.wait_for_all_acked(timeout)
-                self._info_pub.wait_for_all_acked(timeout)
+                deadline = time.monotonic() + _ACK_TIMEOUT_S
+                for pub in (self._image_pub, self._info_pub):
+                    left = max(0.0, deadline - time.monotonic())
+                    pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9)))
         else:
             self.get_logger().error(message)
         self.done.set_result(status)

@@ -52,10 +52,10 @@ class Progress:
     so logs stay readable.
     """
 
-    def __init__(self, total: Optional[int], stream: IO[str] = sys.stderr, hz: float = 8.0,
+    def __init__(self, total: Optional[int], stream: Optional[IO[str]] = None, hz: float = 8.0,
                  label: str = "frames") -> None:
         self.total = total if total and total > 0 else None
-        self.stream = stream
+        self.stream = stream if stream is not None else sys.stderr
         self.label = label
         self.done = 0
         self._tty = bool(getattr(stream, "isatty", lambda: False)())

@@ -68,6 +68,7 @@ class Param:
     choices: tuple = ()
 
 
+_DECODE = DecodeParams()  # the parser owns its defaults; the node only exposes them
 PARAMS = (
     Param("estimator", BUILTIN_ESTIMATOR, "Estimator plugin name (entry-point group pose_ros.estimators).", "reload"),
     Param("model", "mobilenet_thin",
@@ -78,11 +79,11 @@ PARAMS = (
     Param("dnn_backend", "cpu", "OpenCV DNN backend/target: cpu, cpu_fp16, opencl, cuda, cuda_fp16. "
           "The backend actually in use is reported in /diagnostics.", "reload",
           choices=("cpu", "cpu_fp16", "opencl", "cuda", "cuda_fp16")),
-    Param("heatmap_threshold", 0.1, "Minimum heatmap peak for a keypoint candidate.", "decode", 0.0, 1.0),
-    Param("paf_threshold", 0.05, "Minimum PAF alignment of one sample along a limb.", "decode", -1.0, 1.0),
-    Param("min_parts", 3, "Drop persons with fewer detected keypoints.", "decode", 1, 25, 1),
-    Param("min_person_score", 0.2, "Drop persons with a lower mean keypoint/limb score.", "decode", 0.0, 1.0),
-    Param("max_persons", 0, "Keep at most this many persons (best first); 0 = unlimited.", "decode", 0, 1000, 1),
+    Param("heatmap_threshold", _DECODE.heatmap_threshold, "Minimum heatmap peak for a keypoint candidate.", "decode", 0.0, 1.0),
+    Param("paf_threshold", _DECODE.paf_threshold, "Minimum PAF alignment of one sample along a limb.", "decode", -1.0, 1.0),
+    Param("min_parts", _DECODE.min_parts, "Drop persons with fewer detected keypoints.", "decode", 1, 25, 1),
+    Param("min_person_score", _DECODE.min_person_score, "Drop persons with a lower mean keypoint/limb score.", "decode", 0.0, 1.0),
+    Param("max_persons", _DECODE.max_persons, "Keep at most this many persons (best first); 0 = unlimited.", "decode", 0, 1000, 1),
     Param("tracking", True, "Give persons stable ids across frames (PersonKeypoints.id).", "live"),
     Param("publish_annotated", True,
           "Publish image_annotated (rendered only while someone subscribes).", "live"),

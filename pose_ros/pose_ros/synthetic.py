@@ -129,7 +129,8 @@ def random_people(rng: np.random.Generator, n: int, skeleton: Skeleton, map_w: i
             # a raised arm widens the person: shrink to keep inside the grid cell
             height = min(height, *((np.array([cell_w, cell_h]) - 2.0) / span))
             free = np.array([cell_w, cell_h]) - 2.0 - span * height
-            off = np.array([c * cell_w, r * cell_h]) + 1.0 + rng.uniform(0, 1, 2) * np.maximum(free, 0)
+            off = (np.array([c * cell_w, r * cell_h]) + 1.0
+                   + rng.uniform(0, 1, 2) * np.maximum(free, 0))
             xy = (kp - kp.min(axis=0)) * height + off
         else:
             lo, hi = height_range or (0.3 * map_h, 0.9 * map_h)
@@ -159,6 +160,7 @@ def cut_to_map(person: np.ndarray, map_w: int, map_h: int) -> np.ndarray:
     """Copy of ``person`` with keypoints outside the map marked not visible,
     the way a network cannot see parts beyond the image border."""
     out = np.array(person, dtype=np.float32, copy=True)
-    inside = (out[:, 0] >= 0) & (out[:, 0] <= map_w - 1) & (out[:, 1] >= 0) & (out[:, 1] <= map_h - 1)
+    x, y = out[:, 0], out[:, 1]
+    inside = (x >= 0) & (x <= map_w - 1) & (y >= 0) & (y <= map_h - 1)
     out[~inside, 2] = 0.0
     return out

@@ -72,7 +72,7 @@ def test_crossing_forearms():
     b = person_at(36, 3, 36)
     n = COCO18.index
     # A's left forearm and B's right forearm cross near (25, 17)
-    a[n("LElbow")[()] if False else n("LElbow"), :2] = (21, 13)
+    a[n("LElbow"), :2] = (21, 13)
     a[n("LWrist"), :2] = (30, 21)
     b[n("RElbow"), :2] = (29, 13)
     b[n("RWrist"), :2] = (20, 21)
@@ -122,6 +122,62 @@ def test_missing_neck_splits_the_person():
     assert len(found) == K - 1
 
 
+def test_a_peak_is_matched_once_per_limb():
+    """One nose, two neck candidates that both pass the PAF test: only the better
+    pair is kept, the other neck stays unassigned."""
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    heat = np.zeros((K, H, W), np.float32)
+    nose, neck, far_neck = (20.0, 5.0), (20.0, 10.0), (20.0, 14.0)
+    for k, (x, y) in ((0, nose), (1, neck), (1, far_neck)):
+        heat[k] = np.maximum(heat[k], np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 2))
+    pafs = np.zeros((2 * len(COCO18.limbs), H, W), np.float32)
+    cx, cy = COCO18.paf_channels[COCO18.limbs.index((1, 0))]
+    column = (np.abs(xs - 20) <= 1) & (ys >= 4) & (ys <= 15)
+    pafs[cy][column] = -1.0                      # unit vector neck -> nose points up
+    pafs[cy][column & (ys > 10.5)] = -0.5        # weaker below the near neck
+    persons = decode(heat, pafs, COCO18, DecodeParams(min_parts=2))
+    assert len(persons) == 1
+    kp = persons[0].keypoints
+    assert persons[0].num_detected == 2
+    np.testing.assert_allclose(kp[[0, 1], :2], [nose, neck], atol=0.05)
+
+
+def test_limb_needs_enough_aligned_samples():
+    """A field on only half of the limb gives a positive mean but too few aligned
+    samples: rejected at min_paf_fraction 0.8, accepted at 0.4."""
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    heat = np.zeros((K, H, W), np.float32)
+    for k, y in ((0, 5.0), (1, 25.0)):           # nose above neck, 20 cells apart
+        heat[k] = np.exp(-((xs - 20) ** 2 + (ys - y) ** 2) / 2)
+    pafs = np.zeros((2 * len(COCO18.limbs), H, W), np.float32)
+    _, cy = COCO18.paf_channels[COCO18.limbs.index((1, 0))]
+    pafs[cy][(np.abs(xs - 20) <= 1) & (ys >= 15) & (ys <= 26)] = -1.0   # neck half only
+    strict = DecodeParams(min_parts=2, min_paf_fraction=0.8)
+    loose = DecodeParams(min_parts=2, min_paf_fraction=0.4)
+    assert decode(heat, pafs, COCO18, strict) == []
+    assert len(decode(heat, pafs, COCO18, loose)) == 1
+
+
+def test_limb_between_two_people_does_not_share_a_peak():
+    """A (redundant) shoulder-ear limb that links Y's shoulder to X's ear must not
+    hand X's ear to Y too, nor merge the two people (both have a neck)."""
+    n = COCO18.index
+    x = person_at(12, 3, 36)
+    y = person_at(38, 3, 36)
+    y[n("REar"), 2] = 0
+    link = np.zeros_like(x)
+    link[n("RShoulder")] = y[n("RShoulder")]
+    link[n("REar")] = x[n("REar")]
+    heat, pafs = render_maps([x, y], COCO18, W, H)
+    _, link_pafs = render_maps([link], COCO18, W, H)
+    cx, cy = COCO18.paf_channels[COCO18.limbs.index((2, 16))]
+    pafs[[cx, cy]] = link_pafs[[cx, cy]]           # only the cross-person limb has a field
+    persons = decode(heat, pafs, COCO18)
+    assert_matches(persons, [x, y])
+    ears = [tuple(p.keypoints[n("REar")]) for p in persons if p.detected(n("REar"))]
+    assert len(ears) == 1
+
+
 def test_empty_maps_give_no_people():
     heat = np.zeros((K + 1, H, W), np.float32)
     heat[K] = 1.0
@@ -130,21 +186,24 @@ def test_empty_maps_give_no_people():
 
 
 def test_lonely_peaks_without_paf_give_no_people():
-    heat, pafs = render_maps(random_people(np.random.default_rng(8), 3, COCO18, W, H), COCO18, W, H)
+    people = random_people(np.random.default_rng(8), 3, COCO18, W, H)
+    heat, pafs = render_maps(people, COCO18, W, H)
     assert decode(heat, np.zeros_like(pafs), COCO18) == []
 
 
 @pytest.mark.parametrize("where", ["heatmaps", "pafs"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_raise(where, bad):
-    heat, pafs = render_maps(random_people(np.random.default_rng(9), 1, COCO18, W, H), COCO18, W, H)
+    people = random_people(np.random.default_rng(9), 1, COCO18, W, H)
+    heat, pafs = render_maps(people, COCO18, W, H)
     (heat if where == "heatmaps" else pafs)[3, 10, 10] = bad
     with pytest.raises(ValueError, match=f"{where} contain NaN or inf"):
         decode(heat, pafs, COCO18)
 
 
 def test_bad_channel_counts_raise():
-    heat, pafs = render_maps(random_people(np.random.default_rng(10), 1, COCO18, W, H), COCO18, W, H)
+    people = random_people(np.random.default_rng(10), 1, COCO18, W, H)
+    heat, pafs = render_maps(people, COCO18, W, H)
     with pytest.raises(ValueError, match="18 or 19 heatmap channels, got 17"):
         decode(heat[:17], pafs, COCO18)
     with pytest.raises(ValueError, match="38 PAF channels, got 36"):
@@ -241,7 +300,7 @@ def test_find_peaks_sub_pixel_and_threshold():
     np.testing.assert_allclose(p0[0, :2], [10.3, 7.8], atol=0.1)
     np.testing.assert_allclose(p0[1, :2], [40.5, 30.0], atol=0.1)      # a flat top gives one peak
     assert p0[0, 2] == pytest.approx(maps[0, 8, 10])
-    np.testing.assert_array_equal(peaks[2], [[0.0, 0.0, 0.9]])
+    np.testing.assert_allclose(peaks[2], [[0.0, 0.0, 0.9]], rtol=1e-6)
     assert all(p.dtype == np.float32 for p in peaks)
 
 

@@ -185,4 +185,5 @@ def load_estimator(name: str, **options) -> Estimator:
     except EstimatorError:
         raise
     except (TypeError, ValueError) as e:
-        raise EstimatorError(f"estimator {name!r} rejected its options {sorted(options)}: {e}") from e
+        raise EstimatorError(f"estimator {name!r} rejected its options {sorted(options)}: {e} "
+                             f"(plugins found: {_listing(found)})") from e

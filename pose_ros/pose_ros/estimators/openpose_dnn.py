@@ -100,6 +100,20 @@ def _input_size(options: dict, key: str, default: int, multiple: int) -> int:
     return number
 
 
+def _flag(options: dict, key: str, default: bool) -> bool:
+    """A boolean option; accepts the strings a launch file or CLI may pass ("false", "0")."""
+    value = options.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        if value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise EstimatorError(f"{key} must be true or false, got {value!r}")
+    return bool(value)
+
+
 def _decode_params(value) -> DecodeParams:
     if value is None:
         params = DecodeParams()
@@ -145,19 +159,19 @@ class OpenPoseDnnEstimator(Estimator):
         unknown = sorted(set(options) - set(_OPTIONS))
         if unknown:
             raise EstimatorError(f"openpose_dnn: unknown option(s) {unknown}; accepted: {', '.join(_OPTIONS)}")
+        self._requested_backend = str(options.get("backend") or DEFAULT_BACKEND).lower()
+        if self._requested_backend not in BACKENDS:
+            raise EstimatorError(f"backend {self._requested_backend!r} unknown; choose one of "
+                                 f"{', '.join(BACKENDS)}")
+        self._strict = _flag(options, "strict_backend", False)
+        self._fallback_reason: Optional[str] = None
         self._caps = models.opencv_capabilities()
         self._lock = threading.Lock()
         self.decode_params = _decode_params(options.get("decode_params"))
         self._configure_model(options)
         self._net = self._read_net()
-        self._requested_backend = str(options.get("backend") or DEFAULT_BACKEND).lower()
-        if self._requested_backend not in BACKENDS:
-            raise EstimatorError(f"backend {self._requested_backend!r} unknown; choose one of "
-                                 f"{', '.join(BACKENDS)}")
-        self._strict = bool(options.get("strict_backend", False))
-        self._fallback_reason: Optional[str] = None
         self._select_backend()
-        if options.get("warmup", True):
+        if _flag(options, "warmup", True):
             self._warm_up()
 
     # ------------------------------------------------------------------ set-up
@@ -207,13 +221,16 @@ class OpenPoseDnnEstimator(Estimator):
             raise EstimatorError(str(e)) from e
         self._input_w = _input_size(options, "input_width", default_size[0], multiple)
         self._input_h = _input_size(options, "input_height", default_size[1], multiple)
-        self._scale = float(options["scale"]) if options.get("scale") is not None else scale
-        mean = options["mean"] if options.get("mean") is not None else mean
-        mean = (float(mean),) * 3 if np.isscalar(mean) else tuple(float(m) for m in mean)
+        try:
+            self._scale = float(options["scale"]) if options.get("scale") is not None else scale
+            mean = options["mean"] if options.get("mean") is not None else mean
+            mean = (float(mean),) * 3 if np.isscalar(mean) else tuple(float(m) for m in mean)
+        except (TypeError, ValueError) as e:
+            raise EstimatorError(f"scale and mean must be numbers: {e}") from None
         if len(mean) != 3:
             raise EstimatorError(f"mean needs 1 or 3 values, got {mean}")
         self._mean = mean
-        self._swap_rb = bool(options["swap_rb"]) if options.get("swap_rb") is not None else swap_rb
+        self._swap_rb = _flag(options, "swap_rb", swap_rb)
 
     def _read_net(self):
         problem = models.format_support_error(self._format, self._caps)

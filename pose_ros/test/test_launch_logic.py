@@ -1,0 +1,222 @@
+"""launch_logic: which nodes the launch files start, with which parameters, and how bad
+launch arguments are reported. Plain dicts in, plain dicts out: no `launch` needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pose_ros import launch_logic as ll
+
+PARAMS_FILE = "/opt/share/pose_ros/config/pose.yaml"
+
+
+def webcam_args(**over: str) -> dict:
+    """The webcam launch file's arguments at their declared defaults (strings, as launch gives them)."""
+    args = {
+        "video_device": "/dev/video0", "image_width": "640", "image_height": "480", "framerate": "30.0",
+        "pixel_format": "yuyv2rgb", "camera_name": "webcam", "params_file": PARAMS_FILE,
+        "estimator": "", "model": "", "input_width": "", "input_height": "", "heatmap_threshold": "",
+        "paf_threshold": "", "namespace": "", "use_sim_time": "false", "log_level": "info", "rviz": "false",
+    }
+    assert set(args) == set(ll.WEBCAM_ARGS)
+    args.update(over)
+    return args
+
+
+def demo_args(**over: str) -> dict:
+    args = {"video": "/data/clip.avi", "frames": "0", "rate_hz": "0", "output_dir": "demo_output",
+            "expected_frames": "0", "params_file": PARAMS_FILE, "model": "", "namespace": "",
+            "use_sim_time": "false", "log_level": "info"}
+    assert set(args) == set(ll.DEMO_ARGS)
+    args.update(over)
+    return args
+
+
+# --------------------------------------------------------------------------- camera
+
+
+def test_usb_cam_is_used_with_its_documented_parameters_when_installed() -> None:
+    plan = ll.camera_plan(webcam_args(image_width="1280", image_height="720", framerate="15",
+                                      pixel_format="mjpeg2rgb", camera_name="front"), True)
+    assert (plan["package"], plan["executable"]) == ("usb_cam", "usb_cam_node_exe")
+    assert plan["message"] is None
+    params = plan["parameters"][0]
+    assert params == {"video_device": "/dev/video0", "image_width": 1280, "image_height": 720,
+                      "framerate": 15.0, "pixel_format": "mjpeg2rgb", "camera_name": "front",
+                      "frame_id": "camera_optical_frame", "use_sim_time": False}
+    assert isinstance(params["framerate"], float)  # usb_cam declares a double
+    assert plan["arguments"] == ["--ros-args", "--log-level", "info"]
+
+
+def test_usb_cam_gets_a_device_path_for_a_camera_index() -> None:
+    plan = ll.camera_plan(webcam_args(video_device="2"), True)
+    assert plan["parameters"][0]["video_device"] == "/dev/video2"
+
+
+def test_image_source_replaces_a_missing_usb_cam_and_says_so() -> None:
+    plan = ll.camera_plan(webcam_args(video_device="/dev/video1", framerate="20", use_sim_time="true"), False)
+    assert (plan["package"], plan["executable"]) == ("pose_ros", "image_source")
+    assert plan["parameters"][0] == {"source": "/dev/video1", "width": 640, "height": 480, "rate_hz": 20.0,
+                                     "frame_id": "camera_optical_frame", "use_sim_time": True}
+    assert "usb_cam is not installed" in plan["message"] and "/dev/video1" in plan["message"]
+    assert "pixel_format" in plan["message"]  # tells the user which arguments now do nothing
+
+
+def test_usb_cam_available_matches_the_ament_index(tmp_path: Path, monkeypatch) -> None:
+    # A real ament prefix: usb_cam is "installed" exactly when its marker file exists.
+    index = tmp_path / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    (tmp_path / "share" / "usb_cam").mkdir()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    assert not ll.usb_cam_available()
+    (index / "usb_cam").write_text("")
+    assert ll.usb_cam_available()
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("image_width", "wide", "'image_width' must be an integer"),
+    ("image_height", "-1", "'image_height' must be >= 0"),
+    ("framerate", "fast", "'framerate' must be a number"),
+    ("framerate", "nan", "'framerate' must be a finite number"),
+    ("video_device", "", "'video_device' is empty"),
+    ("use_sim_time", "maybe", "'use_sim_time' must be true or false"),
+    ("log_level", "loud", "'log_level' must be one of"),
+])
+def test_bad_camera_arguments_name_the_argument(name: str, value: str, words: str) -> None:
+    for installed in (True, False):
+        with pytest.raises(ValueError, match=words):
+            ll.camera_plan(webcam_args(**{name: value}), installed)
+
+
+def test_usb_cam_needs_an_explicit_size_but_image_source_does_not() -> None:
+    with pytest.raises(ValueError, match="usb_cam needs"):
+        ll.camera_plan(webcam_args(image_width="0"), True)
+    assert ll.camera_plan(webcam_args(image_width="0", image_height="0"), False)["parameters"][0]["width"] == 0
+
+
+def test_a_missing_argument_is_reported_by_name() -> None:
+    args = webcam_args()
+    del args["framerate"]
+    with pytest.raises(ValueError, match="'framerate' is missing"):
+        ll.camera_plan(args, True)
+
+
+# --------------------------------------------------------------------------- pose node
+
+
+def test_pose_parameters_defer_to_the_params_file_unless_overridden() -> None:
+    assert ll.pose_node_parameters(webcam_args(), PARAMS_FILE) == [PARAMS_FILE, {"use_sim_time": False}]
+    params = ll.pose_node_parameters(
+        webcam_args(estimator="openpose_dnn", model="/models/graph.pb", input_width="656",
+                    input_height=" 368 ", heatmap_threshold="0.2", paf_threshold="-0.1", use_sim_time="True"),
+        None)
+    assert params == [{"estimator": "openpose_dnn", "model": "/models/graph.pb", "input_width": 656,
+                       "input_height": 368, "heatmap_threshold": 0.2, "paf_threshold": -0.1,
+                       "use_sim_time": True}]
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("input_width", "420", "multiple of 16"),
+    ("input_height", "abc", "'input_height' must be an integer"),
+    ("heatmap_threshold", "1.5", "'heatmap_threshold' must be <= 1.0"),
+    ("paf_threshold", "x", "'paf_threshold' must be a number"),
+])
+def test_bad_pose_arguments_name_the_argument(name: str, value: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        ll.pose_node_parameters(webcam_args(**{name: value}), PARAMS_FILE)
+
+
+def test_pose_node_plan_remaps_both_transports_of_the_image_topic() -> None:
+    args = {"image": "/camera/color/image_raw", "params_file": PARAMS_FILE, "namespace": "",
+            "use_sim_time": "false", "log_level": "warn"}
+    assert set(args) == set(ll.POSE_ARGS)
+    plan = ll.pose_node_plan(args, args["params_file"], args["image"])
+    assert (plan["package"], plan["executable"], plan["name"]) == ("pose_ros", "pose_node", "pose_node")
+    assert plan["remappings"] == [("image", "/camera/color/image_raw"),
+                                  ("image/compressed", "/camera/color/image_raw/compressed")]
+    assert plan["parameters"][0] == PARAMS_FILE
+    assert plan["arguments"][-1] == "warn"
+    with pytest.raises(ValueError, match="'image' is not a valid topic"):
+        ll.pose_node_plan(args, None, "camera//image raw")
+
+
+# --------------------------------------------------------------------------- namespace, rviz
+
+
+@pytest.mark.parametrize("given, expected", [("", ""), ("/", ""), ("robot1", "/robot1"),
+                                             ("/robot1/", "/robot1"), ("a/b_2", "/a/b_2")])
+def test_namespace_is_normalised(given: str, expected: str) -> None:
+    assert ll.namespace_of({"namespace": given}) == expected
+
+
+@pytest.mark.parametrize("bad", ["1robot", "robot-1", "a//b", "my robot"])
+def test_invalid_namespace_names_the_argument(bad: str) -> None:
+    with pytest.raises(ValueError, match="'namespace'"):
+        ll.namespace_of({"namespace": bad})
+
+
+def test_rviz_starts_only_when_asked_and_follows_the_namespace() -> None:
+    assert ll.rviz_plan(webcam_args(), "/cfg/pose.rviz") is None
+    plan = ll.rviz_plan(webcam_args(rviz="true"), "/cfg/pose.rviz")
+    assert (plan["package"], plan["executable"]) == ("rviz2", "rviz2")
+    assert plan["arguments"] == ["-d", "/cfg/pose.rviz"] and plan["remappings"] == []
+    spaced = ll.rviz_plan(webcam_args(rviz="1", namespace="robot1"), "/cfg/pose.rviz")
+    assert ("/image_annotated", "/robot1/image_annotated") in spaced["remappings"]
+    assert ("/image_raw", "/robot1/image_raw") in spaced["remappings"]
+    with pytest.raises(ValueError, match="'rviz' must be true or false"):
+        ll.rviz_plan(webcam_args(rviz="sure"), "/cfg/pose.rviz")
+
+
+def test_rviz_remaps_cover_every_topic_of_the_shipped_config() -> None:
+    import yaml
+
+    config = Path(__file__).resolve().parents[1] / "rviz" / "pose.rviz"
+    displays = yaml.safe_load(config.read_text())["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"] for d in displays}
+    remapped = {src for src, _ in ll.rviz_plan(webcam_args(rviz="true", namespace="ns"), str(config))["remappings"]}
+    assert topics and topics <= remapped
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def test_demo_chains_image_source_pose_node_and_recorder() -> None:
+    source, pose, recorder = ll.demo_plans(demo_args(frames="40", rate_hz="5", expected_frames="40",
+                                                     output_dir="/tmp/out", model="mobilenet_thin"), PARAMS_FILE)
+    assert (source["executable"], pose["executable"], recorder["executable"]) == \
+        ("image_source", "pose_node", "pose_recorder")
+    sp = source["parameters"][0]
+    assert sp["source"] == "/data/clip.avi" and sp["max_frames"] == 40 and sp["rate_hz"] == 5.0
+    assert sp["loop"] is False and sp["wait_for_subscribers"] == 1
+    assert pose["parameters"] == [PARAMS_FILE, {"model": "mobilenet_thin", "use_sim_time": False}]
+    assert ("image", "image_raw") in pose["remappings"]
+    assert recorder["parameters"][0] == {"output_dir": "/tmp/out", "expected_frames": 40, "use_sim_time": False}
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("frames", "-1", "'frames' must be >= 0"),
+    ("rate_hz", "ten", "'rate_hz' must be a number"),
+    ("expected_frames", "1.5", "'expected_frames' must be an integer"),
+    ("video", "", "'video' is empty"),
+    ("output_dir", " ", "'output_dir' is empty"),
+])
+def test_bad_demo_arguments_name_the_argument(name: str, value: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        ll.demo_plans(demo_args(**{name: value}), PARAMS_FILE)
+
+
+def test_node_kwargs_drop_the_message_and_print_to_screen() -> None:
+    kwargs = ll.node_kwargs(ll.camera_plan(webcam_args(), False))
+    assert "message" not in kwargs and kwargs["output"] == "screen"
+    assert set(kwargs) == {"package", "executable", "name", "parameters", "remappings", "arguments", "output"}
+
+
+def test_node_kwargs_can_pin_string_parameters() -> None:
+    plan = ll.pose_node_plan(webcam_args(model="123", estimator="openpose_dnn"), PARAMS_FILE)
+    kwargs = ll.node_kwargs(plan, as_string=lambda v: ("str", v))
+    assert kwargs["parameters"][0] == PARAMS_FILE  # a file path entry is left alone
+    assert kwargs["parameters"][1] == {"model": ("str", "123"), "estimator": ("str", "openpose_dnn"),
+                                       "use_sim_time": False}
+    assert plan["parameters"][1]["model"] == "123"  # the plan itself is not modified
