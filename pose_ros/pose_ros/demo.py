@@ -245,9 +245,8 @@ class Watch:
     frames_out: int = 0
     people_last: int = 0
     out_times: List[float] = field(default_factory=list)
+    first_out: float = 0.0                 # monotonic time of the first persons message
     node_status: Optional[object] = None   # the latest pose_node DiagnosticStatus
-
-    first_out: float = 0.0
 
     def average_fps(self) -> float:
         if self.frames_out < 2 or not self.out_times:
@@ -255,11 +254,13 @@ class Watch:
         return (self.frames_out - 1) / max(self.out_times[-1] - self.first_out, 1e-6)
 
     def fps(self, window_s: float = 3.0) -> float:
-        now = time.monotonic()
-        recent = [t for t in self.out_times if now - t <= window_s]
-        if len(recent) < 2:
+        """Outputs per second over the last ``window_s`` (or since the first output, if later)."""
+        if not self.first_out:
             return 0.0
-        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+        now = time.monotonic()
+        span = min(window_s, now - self.first_out)
+        recent = sum(1 for t in self.out_times if now - t <= span)
+        return recent / span if span >= 0.5 else 0.0
 
 
 def make_watcher(context):
