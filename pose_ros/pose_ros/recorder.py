@@ -352,7 +352,10 @@ class PoseRecorder(Node):
             if self.video.received >= self.persons_count or self._idle() > 1.0:
                 self.finished = "expected_frames"
         elif self.idle_timeout_s > 0 and self._last_input and self._idle() > self.idle_timeout_s:
-            self.finished = "idle_timeout"
+            # Give the annotated image of the last frame one more period to arrive: it is
+            # published after its persons message and is much larger.
+            if self.video.received >= self.persons_count or self._idle() > 2 * self.idle_timeout_s:
+                self.finished = "idle_timeout"
 
     def _idle(self) -> float:
         return time.monotonic() - self._last_input if self._last_input else 0.0
