@@ -1,17 +1,7 @@
-"""Shared pytest set-up.
-
-* ``import pose_ros`` resolves to this source tree, so a plain ``pytest`` works while
-  developing; ROS messages come from the colcon workspace that ``make test`` sources.
-* Each test run gets its own ``ROS_DOMAIN_ID`` and localhost-only discovery, so runs
-  on one machine (or a developer's live robot) never see each other's topics.
-"""
+"""Each test run gets its own ROS_DOMAIN_ID and localhost-only discovery, so runs on
+one machine (or next to a live robot) never see each other's topics."""
 
 import os
-import sys
-
-_PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _PKG_ROOT not in sys.path:
-    sys.path.insert(0, _PKG_ROOT)
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
