@@ -256,8 +256,8 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
         if node.poll() is not None:
             errors.append(f"pose_node died with status {node.returncode}")
             peak_kb = 0
-        else:
-            peak_kb = status_kb(node.pid, "VmHWM")
+        else:  # VmHWM is kept from per-CPU counters: never report less than a sample saw
+            peak_kb = max([status_kb(node.pid, "VmHWM")] + [kb for _, kb in seen.rss_kb])
     except RuntimeError as exc:
         errors.append(str(exc))
         peak_kb = 0

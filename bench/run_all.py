@@ -243,7 +243,7 @@ def main() -> int:
     step(f"6/6 soak {soak_s:.0f} s at 30 fps (soak)")
     sk = soak.run(soak_s, 30.0, *size)
     rows.append(("3 soak", f"{soak_s:.0f} s at 30 fps (SHORT; issue asks 600 s)",
-                 f"RSS {_f(sk['rss_growth'] * 100, '+.2f')}%, lost {sk['outputs_lost']}, "
+                 f"RSS {_f(sk['rss_growth'] * 100, '+.2f', '%')}, lost {sk['outputs_lost']}, "
                  f"errors {len(sk['errors']) + sk['node_bad_input'] + sk['node_estimator_errors']}",
                  f"RSS {_f(sk['rss_start_mb'])} -> {_f(sk['rss_end_mb'])} MB after {sk['warmup_s']:.0f} s warm-up; "
                  f"{sk['outputs']} outputs at {sk['output_fps']:.2f} fps, max gap {_f(sk['max_gap_s'], '.2f')} s; "
@@ -253,32 +253,38 @@ def main() -> int:
     # goals ------------------------------------------------------------------------------
     out30, out15 = e2e[30.0], e2e[15.0]
     goals: List[str] = []
-    ratio = out30["output_fps"] / fwd_fps
-    goals.append(f"- Node output fps >= 0.9x raw forward fps ({size[0]}x{size[1]}): {out30['output_fps']:.2f} "
-                 f"(30 fps in) / {out15['output_fps']:.2f} (15 fps in) vs {fwd_fps:.2f} raw = {ratio:.2f}x / "
-                 f"{out15['output_fps'] / fwd_fps:.2f}x -> **{_verdict(ratio >= 0.9 and out15['output_fps'] >= 0.9 * fwd_fps)}**")
+    ratio30, ratio15 = out30["output_fps"] / fwd_fps, out15["output_fps"] / fwd_fps
+    # the node's compute ceiling in the same run: 1000 / its own inference p50
+    ceiling = {k: 1000.0 / r["node_inference_p50_ms"] if r["node_inference_p50_ms"] > 0 else float("nan")
+               for k, r in e2e.items()}
+    goals.append(f"- Node output fps >= 0.9x raw forward fps ({size[0]}x{size[1]}, section 2: {fwd_fps:.2f} fps): "
+                 f"{out30['output_fps']:.2f} fps (30 fps in) = {ratio30:.2f}x, {out15['output_fps']:.2f} fps "
+                 f"(15 fps in) = {ratio15:.2f}x -> **{_verdict(min(ratio30, ratio15) >= 0.9)}**. Same-run check "
+                 f"against the node's own inference time (1000 / in-node infer p50): "
+                 f"{out30['output_fps'] / ceiling[30.0]:.2f}x at 30 fps, "
+                 f"{out15['output_fps'] / ceiling[15.0]:.2f}x at 15 fps")
     limit = 1.5 * budget_ms
     lat_ok = all(r["latency_p95_ms"] <= limit for r in (out15, out30))
     faster = all(r["rate_hz"] > r["output_fps"] for r in (out15, out30))
-    goals.append(f"- p95 latency <= 1.5x (forward + parse) = 1.5 x {budget_ms:.0f} ms = {limit:.0f} ms, input faster "
-                 f"than the node ({'yes' if faster else 'NO'}): {out15['latency_p95_ms']:.0f} ms (15 fps), "
-                 f"{out30['latency_p95_ms']:.0f} ms (30 fps) -> **{_verdict(lat_ok)}**")
+    in_run = ", ".join(f"{r['latency_p95_ms'] / e2e[k]['node_inference_p50_ms']:.2f}x at {k:g} fps"
+                       for k, r in e2e.items())
+    goals.append(f"- p95 latency <= 1.5x (forward + parse) = 1.5 x {budget_ms:.0f} ms = {limit:.0f} ms (section 2), "
+                 f"input faster than the node ({'yes' if faster else 'NO'}): {out15['latency_p95_ms']:.0f} ms "
+                 f"(15 fps), {out30['latency_p95_ms']:.0f} ms (30 fps) -> **{_verdict(lat_ok)}**. Same-run "
+                 f"check, p95 latency / in-node infer p50: {in_run}")
     vs_base = out30["output_fps"] / base["baseline_fps"]
-    goals.append(f"- >= 2x baseline fps: node {out30['output_fps']:.2f} fps / tutorial {base['baseline_fps']:.2f} fps "
-                 f"= {vs_base:.2f}x (in process, same loop: {base['speedup']:.2f}x) -> "
-                 f"**{_verdict(vs_base >= 2.0)}**")
-    goals.append(f"- Soak (RSS growth < 5%, no dropped outputs, no errors), run for {soak_s:.0f} s only, NOT the "
-                 f"issue's 10 minutes: RSS {_f(sk['rss_growth'] * 100, '+.2f')}% "
-                 f"({_verdict(sk['rss_growth_ok'])}), outputs lost {sk['outputs_lost']} "
-                 f"({_verdict(sk['no_dropped_outputs'])}), errors ({_verdict(sk['no_errors'])})")
+    goals.append(f"- >= 2x baseline fps: node {out30['output_fps']:.2f} fps (30 fps in) / tutorial "
+                 f"{base['baseline_fps']:.2f} fps = {vs_base:.2f}x -> **{_verdict(vs_base >= 2.0)}**; in process, "
+                 f"same frame loop, blocks interleaved (robust to load changes): {base['speedup']:.2f}x -> "
+                 f"**{_verdict(base['speedup'] >= 2.0)}**")
     print(f"\nour fps / baseline fps: {vs_base:.2f}x (node e2e, 30 fps input); "
           f"{base['speedup']:.2f}x (in process, same loop)", flush=True)
 
     elapsed = time.monotonic() - started
     load_end = os.getloadavg()
     table = _table(rows)
-    print(table)
-    print("\nGoals (reported, not asserted):\n" + "\n".join(goals))
+    print(table, flush=True)
+    print("\nGoals (reported, not asserted):\n" + "\n".join(goals), flush=True)
     if not args.no_write:
         write_results(Path(args.output), info, table, goals, quick, elapsed, load_start, load_end,
                       soak_s, e2e_s)

@@ -6,7 +6,7 @@ pose_node's VmRSS sampled every few seconds. Checks, reported (exit status 1 if 
 fails when run on its own):
 
 * RSS growth < 5 %: mean of the first 3 samples after the warm-up (the larger of 10 s
-  and 15 % of the run) vs. mean of the last 3 samples;
+  and 15 % of the run, at most a third of it) vs. mean of the last 3 samples;
 * no dropped outputs: every ``persons`` message the node counted as published
   (``frames_processed`` in its final /diagnostics) arrived here, and outputs never
   stopped for more than 5 s;
@@ -37,9 +37,12 @@ MAX_GAP_S = 5.0
 
 
 def run(seconds: float = 600.0, rate_hz: float = 30.0, width: int = 432, height: int = 368,
-        video: str = bench_e2e.VIDEO, sample_s: float = 2.0) -> Dict[str, object]:
+        video: str = bench_e2e.VIDEO, sample_s: float = 0.0) -> Dict[str, object]:
+    """Soak for ``seconds``; ``sample_s`` = RSS sampling period (0: about 60 samples, 0.5-5 s)."""
+    sample_s = sample_s or min(5.0, max(0.5, seconds / 60.0))
     r = bench_e2e.run(rate_hz, seconds, width, height, video, rss_every_s=sample_s, label="soak")
-    warm_s = max(10.0, 0.15 * seconds)
+    # warm-up: 10 s or 15 % of the run, but never more than a third of a short run
+    warm_s = min(max(10.0, 0.15 * seconds), seconds / 3.0)
     samples = [(t, kb) for t, kb in r["rss_kb"] if t >= warm_s]
     if len(samples) >= 6:
         start = float(np.mean([kb for _, kb in samples[:3]]))

@@ -315,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name from the manifest or a model file (default: the estimator's)")
     p.add_argument("--input-size", type=parse_size, metavar="WxH", help="network input size, e.g. 432x368")
     p.add_argument("--backend", help="cv2.dnn backend: cpu, cpu_fp16, opencl, cuda, cuda_fp16 (default cpu)")
-    p.add_argument("--min-score", type=float, help="drop persons scoring below this (parser default 0.2)")
-    p.add_argument("--min-parts", type=int, help="drop persons with fewer keypoints (parser default 3)")
+    p.add_argument("--min-score", type=float, help="drop persons scoring below this (default: the estimator's)")
+    p.add_argument("--min-parts", type=int, help="drop persons with fewer keypoints (default: the estimator's)")
     p.add_argument("--max-frames", type=int, default=0, metavar="N",
                    help="stop after N frames of a video, camera or folder (0 = all)")
     p.add_argument("--boxes", action="store_true", help="also draw person boxes")
@@ -342,6 +342,21 @@ def _json_sink(path: Optional[str]) -> Iterator[Optional[IO[str]]]:
             yield f
 
 
+def _folder_frames(files: List[Path]) -> Iterator[Frame]:
+    """One corrupt file does not end a batch: it is reported and skipped (its index stays unused)."""
+    for i, f in enumerate(files):
+        try:
+            yield Frame(_read_image(f), i, None, f.name)
+        except CliError as e:
+            print(f"{PROG}: warning: skipping {e}", file=sys.stderr)
+
+
+def folder_output_names(files: List[Path]) -> dict:
+    """Annotated PNG name per input name: the stem, or the whole name where stems clash (a.jpg, a.png)."""
+    stems = [f.stem for f in files]
+    return {f.name: (f.stem if stems.count(f.stem) == 1 else f.name.replace(".", "_")) + ".png" for f in files}
+
+
 def _frames(spec: InputSpec, limit: int) -> Tuple[Iterator[Frame], Optional[int], float, Optional[cv2.VideoCapture]]:
     """(frames, total count if known, source fps, capture to release)."""
     if spec.kind == "image":
@@ -352,8 +367,7 @@ def _frames(spec: InputSpec, limit: int) -> Tuple[Iterator[Frame], Optional[int]
             raise CliError(f"{spec.path}: no readable images in this folder")
         if limit > 0:
             files = files[:limit]
-        frames = (Frame(_read_image(f), i, None, f.name) for i, f in enumerate(files))
-        return frames, len(files), 0.0, None
+        return _folder_frames(files), len(files), 0.0, None
     cap = _open_capture(spec)
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if spec.kind == "video" else 0
     total = min(count, limit) if count > 0 and limit > 0 else (count or (limit or None))
@@ -380,6 +394,7 @@ def run(args: argparse.Namespace) -> int:
         _check_writable_dir(out)
     else:
         _check_writable_dir(out.parent if str(out.parent) else Path("."))
+    out_names = folder_output_names(folder_images(spec.path)) if spec.kind == "folder" else {}
     video = VideoOut(out, fps) if spec.kind in ("video", "camera") else None
     progress = Progress(total if spec.multi else None, label="images" if spec.kind == "folder" else "frames")
     show_progress = spec.multi and not args.quiet
@@ -410,7 +425,7 @@ def run(args: argparse.Namespace) -> int:
                     if video is not None:
                         video.write(annotated)
                     elif spec.kind == "folder":
-                        _write_image(out / (Path(frame.name).stem + ".png"), annotated)
+                        _write_image(out / out_names[frame.name], annotated)
                     else:
                         _write_image(out, annotated)
                     people.append(len(persons))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from pose_ros.keypoints_json import read_jsonl
@@ -52,15 +53,25 @@ def _demo(args, env, timeout=DEMO_TIMEOUT_S, cwd=None):
             out, err = proc.communicate()
         pytest.fail(f"demo did not finish within {timeout} s:\n{err[-3000:]}")
     finally:
-        output = Path(args[args.index("--output") + 1]) if "--output" in args else None
-        pids = output / "logs" / "pids.json" if output else None
-        if pids is not None and pids.exists():
-            for pid in json.loads(pids.read_text()).values():
-                try:
-                    os.kill(pid, signal.SIGKILL)   # only the node processes this demo started
-                except ProcessLookupError:
-                    pass
+        _kill_leftover_nodes(Path(args[args.index("--output") + 1]))
     return proc.returncode, out, err
+
+
+def _kill_leftover_nodes(output: Path) -> None:
+    """Kill node processes of this demo run that are still alive (normally none).
+
+    A pid is only killed while its command line still names this run's params file, so
+    a pid recycled by an unrelated process is never touched."""
+    pids = output / "logs" / "pids.json"
+    if not pids.exists():
+        return
+    for name, pid in json.loads(pids.read_text()).items():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue   # already gone
+        if str(output / "logs" / f"{name}.params.yaml") in cmdline:
+            os.kill(pid, signal.SIGKILL)
 
 
 def _write_clip(path: Path, start: int, count: int) -> None:
@@ -207,3 +218,24 @@ def test_demo_without_model_says_how_to_fetch_it(tmp_path):
     assert rc == 2
     assert "pose_ros_models fetch mobilenet_thin" in err and "Traceback" not in err
     assert not (out / "logs" / "pids.json").exists()   # no node was started
+
+
+def test_snapshot_picker_spreads_the_best_frames_over_the_run():
+    from pose_ros.recorder import SnapshotPicker
+
+    rng = np.random.default_rng(0)
+    people = rng.integers(0, 4, 301)
+    people[[40, 150, 260]] = 9          # one clear best frame in each third of the run
+    picker = SnapshotPicker(count=3, max_buckets=12)
+    made = []
+    for i, n in enumerate(people):
+        picker.offer(i, int(n), 0.0, lambda i=i: made.append(i) or np.full((2, 2, 3), i % 256, np.uint8))
+        assert len(picker._best) <= 12      # bounded memory whatever the run length
+    picks = picker.pick()
+    assert [c.index for c in picks] == [40, 150, 260]
+    assert [c.people for c in picks] == [9, 9, 9]
+    assert len(made) < len(people)       # images are produced only for frames kept
+    short = SnapshotPicker(count=3)
+    short.offer(0, 1, 0.5, lambda: np.zeros((2, 2, 3), np.uint8))
+    short.offer(1, 1, 0.2, lambda: np.zeros((2, 2, 3), np.uint8))
+    assert [c.index for c in short.pick()] == [0, 1]

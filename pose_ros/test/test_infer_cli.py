@@ -77,7 +77,7 @@ def test_video_writes_mp4_and_one_json_line_per_frame(tmp_path, capsys):
     assert "5 frame(s)" in err
 
 
-def test_folder_of_images(tmp_path):
+def test_folder_of_images(tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
     shutil.copy(MESSI, src / "b_messi.jpg")
@@ -92,6 +92,15 @@ def test_folder_of_images(tmp_path):
     assert len(records[0]["people"]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["a_players.png", "b_messi.png", "keypoints.jsonl"]
     assert cv2.imread(str(out / "b_messi.png")).shape == cv2.imread(str(MESSI)).shape
+    # A corrupt image is skipped with a warning; clashing stems keep their extension.
+    shutil.copy(BASKETBALL, src / "b_messi.png")
+    (src / "c_broken.jpg").write_bytes(MESSI.read_bytes()[:300])
+    assert main([str(src), "-o", str(tmp_path / "more")]) == 0
+    assert "warning: skipping" in capsys.readouterr().err
+    records = read_jsonl(str(tmp_path / "more" / "keypoints.jsonl"))
+    assert [(r["frame"], r["source"]) for r in records] == [(0, "a_players.png"), (1, "b_messi.jpg"),
+                                                           (2, "b_messi.png")]
+    assert {"b_messi_jpg.png", "b_messi_png.png"} <= {p.name for p in (tmp_path / "more").iterdir()}
     # --max-frames limits a folder too.
     assert main([str(src), "-o", str(tmp_path / "one"), "--max-frames", "1"]) == 0
     assert len(read_jsonl(str(tmp_path / "one" / "keypoints.jsonl"))) == 1

@@ -43,6 +43,13 @@ class Rig:
         self.persons: list[PersonKeypointsArray] = []
         self.client.create_subscription(PersonKeypointsArray, "persons", self.persons.append, RELIABLE)
         assert self.ros.spin_until(lambda: self.camera.get_subscription_count() > 0), "node never subscribed"
+        if (overrides or {}).get("input_reliability", "auto") == "auto":
+            # auto QoS: the node re-subscribes to match the camera within its 2 s check.
+            assert self.ros.spin_until(lambda: self.input_reliability() == camera_qos.reliability, 10)
+            assert self.ros.spin_until(lambda: self.camera.get_subscription_count() > 0)
+
+    def input_reliability(self):
+        return self.pose._image_sub.qos_profile.reliability
 
     def send(self, msg) -> None:
         self.camera.publish(msg)
@@ -134,6 +141,20 @@ def test_reliable_and_best_effort_cameras_both_work(qos):
     try:
         stamp = 1_700_000_003_000_000_000
         # Best effort may lose a sample before discovery settles: resend until an answer.
+        deadline = time.monotonic() + 20
+        while not any(_ns(m) == stamp for m in rig.persons) and time.monotonic() < deadline:
+            rig.send(image_msg(BASKETBALL, stamp))
+            rig.ros.spin_until(lambda: any(_ns(m) == stamp for m in rig.persons), 2.0)
+        assert len(rig.output_for(stamp, 1.0).persons) == 2
+    finally:
+        rig.close()
+
+
+def test_forced_best_effort_input_still_accepts_a_reliable_camera():
+    rig = Rig({"input_reliability": "best_effort"})
+    try:
+        assert rig.input_reliability() == ReliabilityPolicy.BEST_EFFORT
+        stamp = 1_700_000_004_000_000_000
         deadline = time.monotonic() + 20
         while not any(_ns(m) == stamp for m in rig.persons) and time.monotonic() < deadline:
             rig.send(image_msg(BASKETBALL, stamp))
