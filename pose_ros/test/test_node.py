@@ -54,6 +54,15 @@ class Rig:
     def send(self, msg) -> None:
         self.camera.publish(msg)
 
+    def send_until_answered(self, msg, timeout_s: float = 20.0) -> PersonKeypointsArray:
+        """Best effort may lose a sample (e.g. before discovery settles): resend until answered."""
+        stamp = _ns(msg)
+        deadline = time.monotonic() + timeout_s
+        while not any(_ns(m) == stamp for m in self.persons) and time.monotonic() < deadline:
+            self.send(msg)
+            self.ros.spin_until(lambda: any(_ns(m) == stamp for m in self.persons), 2.0)
+        return self.output_for(stamp, 1.0)
+
     def output_for(self, stamp_ns: int, timeout_s: float = 20.0) -> PersonKeypointsArray:
         def found():
             return any(_ns(m) == stamp_ns for m in self.persons)
@@ -139,13 +148,7 @@ def test_skeleton_topic_reaches_a_late_subscriber(rig):
 def test_reliable_and_best_effort_cameras_both_work(qos):
     rig = Rig(camera_qos=qos)
     try:
-        stamp = 1_700_000_003_000_000_000
-        # Best effort may lose a sample before discovery settles: resend until an answer.
-        deadline = time.monotonic() + 20
-        while not any(_ns(m) == stamp for m in rig.persons) and time.monotonic() < deadline:
-            rig.send(image_msg(BASKETBALL, stamp))
-            rig.ros.spin_until(lambda: any(_ns(m) == stamp for m in rig.persons), 2.0)
-        assert len(rig.output_for(stamp, 1.0).persons) == 2
+        assert len(rig.send_until_answered(image_msg(BASKETBALL, 1_700_000_003_000_000_000)).persons) == 2
     finally:
         rig.close()
 
@@ -154,12 +157,7 @@ def test_forced_best_effort_input_still_accepts_a_reliable_camera():
     rig = Rig({"input_reliability": "best_effort"})
     try:
         assert rig.input_reliability() == ReliabilityPolicy.BEST_EFFORT
-        stamp = 1_700_000_004_000_000_000
-        deadline = time.monotonic() + 20
-        while not any(_ns(m) == stamp for m in rig.persons) and time.monotonic() < deadline:
-            rig.send(image_msg(BASKETBALL, stamp))
-            rig.ros.spin_until(lambda: any(_ns(m) == stamp for m in rig.persons), 2.0)
-        assert len(rig.output_for(stamp, 1.0).persons) == 2
+        assert len(rig.send_until_answered(image_msg(BASKETBALL, 1_700_000_004_000_000_000)).persons) == 2
     finally:
         rig.close()
 
