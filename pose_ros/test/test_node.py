@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from pose_ros_msgs.msg import PersonKeypointsArray, Skeleton
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -348,3 +348,72 @@ def test_diagnostics_report_rates_latency_and_backend(rig):
     assert values["backend"] == "cpu" and values["model"] == "mobilenet_thin"
     assert float(values["latency_p50_ms"]) > 0 and float(values["inference_ms"]) > 0
     assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"])
+
+
+FAILING_PLUGIN = '''
+from pose_ros.estimators import COMMON_OPTIONS, Estimator
+from pose_ros.skeletons import COCO18
+
+
+class Exploding(Estimator):
+    """A third-party backend with a bug: every inference raises."""
+
+    @property
+    def skeleton(self):
+        return COCO18
+
+    def infer(self, image):
+        raise RuntimeError("CUDA kernel exploded")
+
+    def describe(self):
+        return {"estimator": "exploding", "model": "none", "backend": "none", "target": "none",
+                "input_size": None}
+'''
+
+
+@pytest.fixture
+def exploding_plugin(tmp_path, monkeypatch):
+    """A real entry point in the pose_ros.estimators group, installed in tmp_path."""
+    (tmp_path / "exploding_plugin.py").write_text(FAILING_PLUGIN)
+    info = tmp_path / "exploding_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: exploding-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pose_ros.estimators]\nexploding = exploding_plugin:Exploding\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from pose_ros import estimators
+    estimators.clear_discovery_cache()
+    yield "exploding"
+    estimators.clear_discovery_cache()
+
+
+def test_failing_plugin_is_reported_as_error_and_the_node_recovers(rig, exploding_plugin):
+    diags: list[DiagnosticArray] = []
+    rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    assert rig.pose.set_parameters([Parameter("estimator", value=exploding_plugin)])[0].successful
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["estimator_errors"] == 1)
+    error = rig.pose.stats()["last_error"]
+    assert "exploding" in error and "RuntimeError: CUDA kernel exploded" in error and "640x480" in error
+
+    def error_reported():
+        return any(a.status[0].level == DiagnosticStatus.ERROR and "exploded" in a.status[0].message
+                   for a in diags)
+    assert rig.ros.spin_until(error_reported, 5)
+
+    assert rig.pose.set_parameters([Parameter("estimator", value="openpose_dnn")])[0].successful
+    rig.send(image_msg(BASKETBALL, 2_000_000_000))
+    assert len(rig.output_for(2_000_000_000).persons) == 2
+    assert rig.pose.stats()["last_error"] == ""
+
+
+def test_missing_model_keeps_the_node_alive_with_the_fetch_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE_ROS_MODELS", str(tmp_path))  # an empty model cache
+    rig = Rig()
+    try:
+        stats = rig.pose.stats()
+        assert "pose_ros_models fetch mobilenet_thin" in stats["last_error"]
+        rig.send(image_msg(BASKETBALL, 1_000_000_000))
+        assert rig.ros.spin_until(lambda: rig.pose.stats()["estimator_errors"] >= 1)
+        assert rig.persons == []
+    finally:
+        rig.close()

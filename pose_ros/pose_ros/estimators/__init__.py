@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "pose_ros.estimators"
 API_VERSION = 1
+#: Options the pose node passes to every estimator (from its parameters). A plugin must
+#: accept them all, and may ignore those that mean nothing to it.
+COMMON_OPTIONS = ("model", "input_width", "input_height", "backend", "decode_params")
 
 
 class EstimatorError(Exception):
@@ -43,7 +46,7 @@ class Estimator(abc.ABC):
 
     Subclasses take their configuration as keyword options (strings, numbers, bools:
     what a ROS parameter or YAML file can carry) and raise :class:`EstimatorError`
-    for bad ones. ``infer`` is called from one thread at a time per instance;
+    for bad ones. The node always passes :data:`COMMON_OPTIONS`. ``infer`` is called from one thread at a time per instance;
     ``set_decode_params`` may be called from another thread between calls.
     """
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from pose_ros.estimators import Estimator, EstimatorError, as_bgr
+from pose_ros.estimators import COMMON_OPTIONS, Estimator, EstimatorError, as_bgr
 from pose_ros.persons import PoseResult
 from pose_ros.skeletons import COCO18, Skeleton
 
@@ -19,7 +19,7 @@ class FixedEstimator(Estimator):
     """Finds nobody, quickly. Option ``label`` is echoed by describe()."""
 
     api_version = 1
-    OPTIONS = ("label",)
+    OPTIONS = ("label",) + COMMON_OPTIONS  # the node passes the common ones; this plugin ignores them
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
