@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -270,11 +271,15 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
     problems = log_problems(logdir / "pose_node.log") + log_problems(logdir / "image_source.log")
     if problems:
         errors.append(f"{len(problems)} error line(s) in the node logs, first: {problems[0].strip()}")
-    return summarise(seen, rate_hz, frames, width, height, peak_kb, errors, logdir, label, source_rc)
+    if errors:
+        errors.append(f"node logs kept in {logdir}")
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
+    return summarise(seen, rate_hz, frames, width, height, peak_kb, errors, label, source_rc)
 
 
 def summarise(seen: Observed, rate_hz: float, frames: int, width: int, height: int, peak_kb: int,
-              errors: List[str], logdir: Path, label: str, source_rc: Optional[int]) -> Dict[str, object]:
+              errors: List[str], label: str, source_rc: Optional[int]) -> Dict[str, object]:
     recv = np.asarray(seen.recv_ns, dtype=np.int64)
     latency_ms = (recv - np.asarray(seen.stamp_ns, dtype=np.int64)) / 1e6
     outputs = len(recv)
@@ -294,7 +299,7 @@ def summarise(seen: Observed, rate_hz: float, frames: int, width: int, height: i
     return {
         "label": label, "rate_hz": rate_hz, "frames_published": frames, "width": width, "height": height,
         "outputs": outputs,
-        "output_fps": (outputs - 1) / span_s if outputs > 1 else 0.0,
+        "output_fps": float((outputs - 1) / span_s) if outputs > 1 else 0.0,
         "input_fps_node": float(np.median(in_fps)) if in_fps else float("nan"),
         "latency_p50_ms": _pct(latency_ms, 50), "latency_p95_ms": _pct(latency_ms, 95),
         "latency_max_ms": float(latency_ms.max()) if outputs else float("nan"),
@@ -311,7 +316,7 @@ def summarise(seen: Observed, rate_hz: float, frames: int, width: int, height: i
         "node_estimator_errors": int(last.get("estimator_errors", -1)),
         "node_diag_level": int(last.get("_level", -1)),
         "rss_kb": list(seen.rss_kb), "source_exit": source_rc,
-        "errors": errors, "logs": str(logdir),
+        "errors": errors,
     }
 
 
@@ -323,6 +328,29 @@ def describe(r: Dict[str, object]) -> str:
             f"{r['node_peak_rss_mb']:.0f} MB, image_source CPU {r['source_cpu_pct']:.0f}%, "
             f"in-node inference p50 {r['node_inference_p50_ms']:.0f} ms"
             + (f"; ERRORS: {r['errors']}" if r["errors"] else ""))
+
+
+def compare(variants: Dict[str, Optional[Dict[str, str]]], rate_hz: float, seconds: float, rounds: int = 2,
+            width: int = 432, height: int = 368, video: str = VIDEO) -> Dict[str, Dict[str, object]]:
+    """A/B(/C...) of pose_node environments (e.g. OPENCV_FOR_THREADS_NUM), run in interleaved
+    rounds so that load from other processes hits every variant alike. Per variant: the
+    runs, and output fps / latency p95 / in-node inference p50 averaged over the rounds."""
+    runs: Dict[str, List[Dict[str, object]]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, env in variants.items():
+            runs[name].append(run(rate_hz, seconds, width, height, video, node_env=env, label=name))
+    out: Dict[str, Dict[str, object]] = {}
+    for name, rs in runs.items():
+        out[name] = {
+            "runs": rs, "rounds": rounds,
+            "output_fps": float(np.mean([r["output_fps"] for r in rs])),
+            "output_fps_each": [r["output_fps"] for r in rs],
+            "latency_p95_ms": float(np.mean([r["latency_p95_ms"] for r in rs])),
+            "node_inference_p50_ms": float(np.mean([r["node_inference_p50_ms"] for r in rs])),
+            "node_cpu_pct": float(np.mean([r["node_cpu_pct"] for r in rs])),
+            "errors": [e for r in rs for e in r["errors"]],
+        }
+    return out
 
 
 def main() -> None:
