@@ -178,7 +178,7 @@ def test_flood_drops_frames_instead_of_lagging(rig):
     out = rig.output_for(stamps[-1], 30)
     lag_s = time.monotonic() - last_input_at
     stats = rig.pose.stats()
-    processing_s = stats["inference_ms"] / 1000.0
+    processing_s = rig.pose._inference.percentile(100) / 1000.0  # slowest recent frame
     assert lag_s <= 2 * processing_s + 0.25, f"output lagged {lag_s:.3f}s, processing {processing_s:.3f}s"
     assert len(out.persons) == 2
     received = stats["frames_received"] - before["frames_received"]
