@@ -70,9 +70,27 @@ def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def make_estimator(width: int, height: int, backend: str = "cpu"):
+def make_estimator(width: int, height: int, backend: str = "cpu", **options):
     return load_estimator("openpose_dnn", model=MODEL, input_width=width, input_height=height,
-                          backend=backend)
+                          backend=backend, **options)
+
+
+def trim_experiment(runs: int = 10, size: Tuple[int, int] = DEFAULT_SIZE,
+                    video: str = VIDEO) -> List[Dict[str, float]]:
+    """Forward timings with the letterbox padding kept vs trimmed (``trim_padding``),
+    interleaved frame by frame so load changes hit both alike."""
+    frames = read_frames(video, min(runs, 20))
+    variants = {False: make_estimator(*size, trim_padding=False), True: make_estimator(*size)}
+    forward: Dict[bool, List[float]] = {k: [] for k in variants}
+    for est in variants.values():
+        est.infer(frames[0])
+    for i in range(runs):
+        for trim, est in variants.items():
+            forward[trim].append(est.infer(frames[i % len(frames)]).timings_ms["forward"])
+    h, w = frames[0].shape[:2]
+    return [{"trim_padding": trim, "network_input": "x".join(map(str, est.network_input_size(w, h))),
+             "runs": runs, "forward_p50_ms": pct(forward[trim], 50), "forward_p95_ms": pct(forward[trim], 95),
+             "forward_fps": 1000.0 / pct(forward[trim], 50)} for trim, est in variants.items()]
 
 
 def time_estimator(width: int, height: int, frames: Sequence[np.ndarray], runs: int,

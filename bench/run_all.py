@@ -193,6 +193,12 @@ def main() -> int:
                      f"p50 {r['forward_p50_ms']:.0f} ms, p95 {r['forward_p95_ms']:.0f} ms",
                      f"{r['forward_fps']:.2f} fps; {rel * 100:+.1f}% fps vs the default "
                      f"({threads_at_start} threads); {r['runs']} runs, settings interleaved"))
+    off, on = bench_estimator.trim_experiment(3 if quick else 10, size=size)
+    rows.append(("5 speed-up", f"trim letterbox padding, {size[0]}x{size[1]} max",
+                 f"p50 {off['forward_p50_ms']:.0f} -> {on['forward_p50_ms']:.0f} ms "
+                 f"({off['forward_p50_ms'] / on['forward_p50_ms'] - 1:+.0%} fps)",
+                 f"network input {off['network_input']} -> {on['network_input']} for vtest.avi frames; same "
+                 f"scale, same people (trim_padding, default on); {on['runs']} runs interleaved"))
     overlap = bench_estimator.overlap_experiment(6 if quick else 20, size=size)
     rows.append(("5 speed-up", f"overlap preprocess N+1 with forward N, {size[0]}x{size[1]}",
                  f"{overlap['sequential_fps']:.2f} -> {overlap['overlapped_fps']:.2f} fps "

@@ -72,6 +72,25 @@ def compute_letterbox(src_w: int, src_h: int, net_w: int, net_h: int) -> Letterb
                               (net_w - new_w) // 2, (net_h - new_h) // 2)
 
 
+def trimmed_input_size(src_w: int, src_h: int, max_w: int, max_h: int, multiple: int) -> tuple[int, int]:
+    """The smallest network input, in steps of ``multiple``, that holds the letterboxed
+    source at the scale ``max_w`` x ``max_h`` gives it.
+
+    Why: a fixed 432x368 input wastes a third of the forward pass on padding for a 16:9
+    camera (content 432x243). Trimming the padding keeps the scale, so detections are
+    the same, and the network does less work.
+    """
+    for name, v in (("src_w", src_w), ("src_h", src_h), ("max_w", max_w), ("max_h", max_h),
+                     ("multiple", multiple)):
+        if int(v) != v or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    t = compute_letterbox(src_w, src_h, max_w, max_h)
+
+    def up(v: int, limit: int) -> int:
+        return min(limit, -(-v // multiple) * multiple)
+    return up(t.content_w, max_w), up(t.content_h, max_h)
+
+
 def apply_letterbox(image: np.ndarray, t: LetterboxTransform, pad_value: int = 0) -> np.ndarray:
     """Resize ``image`` (H, W) or (H, W, C) uint8 as ``t`` says and pad it.
 

@@ -73,9 +73,11 @@ PARAMS = (
     Param("estimator", BUILTIN_ESTIMATOR, "Estimator plugin name (entry-point group pose_ros.estimators).", "reload"),
     Param("model", "mobilenet_thin",
           "Model name from the manifest (see `pose_ros_models list`) or a path to a model file.", "reload"),
-    Param("input_width", 432, "Network input width in pixels (multiple of 16; image is letterboxed).", "reload",
+    Param("input_width", 432, "Largest network input width in pixels (multiple of 16). The image is "
+          "scaled to fit input_width x input_height with its aspect ratio kept; the built-in estimator "
+          "then trims the padding (a 16:9 camera runs at 432x248).", "reload", 16, 4096, 16),
+    Param("input_height", 368, "Largest network input height in pixels (multiple of 16).", "reload",
           16, 4096, 16),
-    Param("input_height", 368, "Network input height in pixels (multiple of 16).", "reload", 16, 4096, 16),
     Param("dnn_backend", "cpu", "OpenCV DNN backend/target: cpu, cpu_fp16, opencl, cuda, cuda_fp16. "
           "The backend actually in use is reported in /diagnostics.", "reload",
           choices=("cpu", "cpu_fp16", "opencl", "cuda", "cuda_fp16")),

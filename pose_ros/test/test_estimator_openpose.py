@@ -242,3 +242,25 @@ def test_decode_params_change_at_run_time(estimator):
         assert estimator.decode_params.min_parts == 15          # rejected change not applied
     finally:
         estimator.set_decode_params(original)
+
+
+def compute_scale(w: int, h: int) -> float:
+    return min(432 / w, 368 / h)
+
+
+def test_trimmed_padding_gives_the_same_people_on_a_smaller_network_input(estimator):
+    image = cv2.imread(str(DATA / "basketball1.png"))
+    full = OpenPoseDnnEstimator(trim_padding=False)
+    assert estimator.network_input_size(640, 480) == (432, 328)
+    assert full.network_input_size(640, 480) == (432, 368)
+    a, b = estimator.infer(image).persons, full.infer(image).persons
+    assert len(a) == len(b) == 2
+    # The network sees the same pixels shifted by the removed padding; CNN outputs are
+    # not exactly shift-invariant, so keypoints move by a fraction of a feature-map cell
+    # (8 network pixels = 11.9 source pixels here), a rare one by a little more.
+    cell = 8 / compute_scale(640, 480)
+    for pa, pb in zip(a, b):
+        both = (pa.keypoints[:, 2] > 0) & (pb.keypoints[:, 2] > 0)
+        assert both.sum() >= 5
+        dist = np.linalg.norm(pa.keypoints[both, :2] - pb.keypoints[both, :2], axis=1) / cell
+        assert np.median(dist) < 0.5 and np.mean(dist < 1.0) >= 0.85, dist

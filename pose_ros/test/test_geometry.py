@@ -104,3 +104,17 @@ def test_map_to_net_then_source_for_the_default_model():
     # map cell (27, 23) is the centre region of the 54x46 output
     src = t.net_to_source(map_to_net(np.array([26.5, 22.5]), 54, 46, 432, 368))
     np.testing.assert_allclose(src, [319.5, 239.5], atol=1e-9)
+
+
+def test_trimmed_input_keeps_the_scale_and_drops_the_padding():
+    from pose_ros.geometry import trimmed_input_size
+    assert trimmed_input_size(768, 576, 432, 368, 8) == (432, 328)    # 4:3: content 432x324
+    assert trimmed_input_size(1280, 720, 432, 368, 8) == (432, 248)   # 16:9: content 432x243
+    assert trimmed_input_size(480, 640, 432, 368, 8) == (280, 368)    # portrait: height-limited
+    assert trimmed_input_size(432, 368, 432, 368, 8) == (432, 368)    # exact fit: unchanged
+    for src in ((768, 576), (1280, 720), (480, 640), (33, 1000)):
+        full = compute_letterbox(*src, 432, 368)
+        trimmed = compute_letterbox(*src, *trimmed_input_size(*src, 432, 368, 8))
+        assert trimmed.scale == full.scale
+        assert (trimmed.content_w, trimmed.content_h) == (full.content_w, full.content_h)
+        assert trimmed.pad_x < 8 and trimmed.pad_y < 8
