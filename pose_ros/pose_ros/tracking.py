@@ -98,9 +98,14 @@ class PersonTracker:
     a track unseen for more than ``max_age`` consecutive frames is dropped, so a
     person who comes back later gets a new id. Call :meth:`update` once per frame,
     also with an empty list, so that unseen tracks age.
+
+    Defaults (0.8, 10) come from replaying ``make demo``'s vtest.avi detections (193
+    processed frames, about 3 fps, small pedestrians whose detections flicker):
+    0.7 / 5 gave 68 ids, 33 of them seen once; 0.8 / 10 gives 44 ids, 11 seen once,
+    and the crossing tests still hold.
     """
 
-    def __init__(self, iou_weight: float = 0.5, max_cost: float = 0.7, max_age: int = 5) -> None:
+    def __init__(self, iou_weight: float = 0.5, max_cost: float = 0.8, max_age: int = 10) -> None:
         if not 0.0 <= iou_weight <= 1.0:
             raise ValueError(f"iou_weight must be in [0, 1], got {iou_weight}")
         if not 0.0 < max_cost <= 1.0:
