@@ -18,6 +18,11 @@ from .persons import Person
 from .skeletons import Skeleton
 
 
+def stamp_ns(header: Header) -> int:
+    """Header stamp in integer nanoseconds (0 = the driver set no stamp)."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
 def skeleton_to_msg(skeleton: Skeleton) -> SkeletonMsg:
     return SkeletonMsg(name=skeleton.name, keypoint_names=list(skeleton.keypoint_names),
                        edges=skeleton.flat_edges())

@@ -36,7 +36,8 @@ from .estimators import Estimator, EstimatorError, available_estimators, load_es
 from .frame_slot import LatestFrameSlot
 from .models import load_manifest
 from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
-                          persons_to_msg, skeleton_to_msg)
+                          persons_to_msg, skeleton_to_msg, stamp_ns)
+from .qos import RELIABILITY
 from .paf import DecodeParams
 from .rate_stats import LatencyWindow, RateMeter
 from .tracking import PersonTracker
@@ -47,7 +48,6 @@ except ImportError:  # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 THROTTLE_S = 5.0
-RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 TRANSPORTS = ("raw", "compressed")
 BUILTIN_ESTIMATOR = "openpose_dnn"
 
@@ -124,10 +124,6 @@ def _descriptor(p: Param) -> ParameterDescriptor:
     else:
         d.type = ParameterType.PARAMETER_STRING
     return d
-
-
-def _stamp_ns(header) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 class PoseNode(Node):
@@ -290,7 +286,7 @@ class PoseNode(Node):
         self._in_rate.tick(time.monotonic())
         if not self._enabled:
             return
-        self._slot.put(msg, _stamp_ns(msg.header))
+        self._slot.put(msg, stamp_ns(msg.header))
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
@@ -331,7 +327,7 @@ class PoseNode(Node):
             self._count_failure("bad_input", f"bad image on {self._image_sub.topic_name}: {exc}")
             log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
             return
-        if _stamp_ns(msg.header) == 0:
+        if stamp_ns(msg.header) == 0:
             log.warning("images have a zero stamp: latency cannot be measured and out-of-order "
                         "frames cannot be detected; fix the camera driver's clock",
                         throttle_duration_sec=THROTTLE_S * 6)
@@ -369,9 +365,9 @@ class PoseNode(Node):
         now = time.monotonic()
         self._out_rate.tick(now)
         self._inference.add(sum(result.timings_ms.values()))
-        stamp_ns = _stamp_ns(msg.header)
-        if stamp_ns:
-            self._latency.add((self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
+        stamp = stamp_ns(msg.header)
+        if stamp:
+            self._latency.add((self.get_clock().now().nanoseconds - stamp) / 1e6)
         with self._stats_lock:
             self._counts["processed"] += 1
             self._last_error = ""
