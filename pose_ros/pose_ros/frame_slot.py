@@ -22,6 +22,7 @@ class SlotCounters:
     replaced: int = 0      # overwritten before the worker took them
     stale: int = 0         # stamp older than the last frame taken
     taken: int = 0
+    time_jumps: int = 0    # stamps that went back by more than the jump threshold
 
     @property
     def dropped(self) -> int:
@@ -32,10 +33,13 @@ class LatestFrameSlot(Generic[T]):
     """Thread-safe holder of the newest frame, ordered by a nanosecond stamp.
 
     A stamp of 0 means "unknown" (some drivers never set it): such frames are never
-    judged stale, since no order can be told.
+    judged stale, since no order can be told. A stamp more than ``jump_back_s`` older
+    than the newest is a time jump (a looping bag, a reset simulation clock), not a
+    late frame: it is accepted, counted in ``time_jumps``, and the order restarts there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, jump_back_s: float = 1.0) -> None:
+        self._jump_back_ns = int(jump_back_s * 1e9)
         self._cond = threading.Condition()
         self._frame: Optional[T] = None
         self._stamp_ns = 0
@@ -49,8 +53,11 @@ class LatestFrameSlot(Generic[T]):
             self.counters.received += 1
             newest = max(self._last_taken_ns, self._stamp_ns if self._frame is not None else 0)
             if stamp_ns and newest and stamp_ns < newest:
-                self.counters.stale += 1
-                return False
+                if newest - stamp_ns <= self._jump_back_ns:
+                    self.counters.stale += 1
+                    return False
+                self.counters.time_jumps += 1
+                self._last_taken_ns = 0
             if self._frame is not None:
                 self.counters.replaced += 1
             self._frame, self._stamp_ns = frame, stamp_ns
@@ -88,4 +95,4 @@ class LatestFrameSlot(Generic[T]):
         with self._cond:
             c = self.counters
             return {"received": c.received, "taken": c.taken, "dropped": c.dropped,
-                    "replaced": c.replaced, "stale": c.stale}
+                    "replaced": c.replaced, "stale": c.stale, "time_jumps": c.time_jumps}

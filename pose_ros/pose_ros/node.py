@@ -24,8 +24,10 @@ from pose_ros_msgs.msg import PersonKeypointsArray
 from pose_ros_msgs.msg import Skeleton as SkeletonMsg
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool
@@ -48,6 +50,7 @@ except ImportError:  # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 THROTTLE_S = 5.0
+RELOAD_RETRY_S = 10.0  # a failed estimator load (e.g. model not fetched yet) is retried this often
 TRANSPORTS = ("raw", "compressed")
 BUILTIN_ESTIMATOR = "openpose_dnn"
 
@@ -73,11 +76,11 @@ PARAMS = (
     Param("estimator", BUILTIN_ESTIMATOR, "Estimator plugin name (entry-point group pose_ros.estimators).", "reload"),
     Param("model", "mobilenet_thin",
           "Model name from the manifest (see `pose_ros_models list`) or a path to a model file.", "reload"),
-    Param("input_width", 432, "Largest network input width in pixels (multiple of 16). The image is "
+    Param("input_width", 432, "Largest network input width in pixels (multiple of 8). The image is "
           "scaled to fit input_width x input_height with its aspect ratio kept; the built-in estimator "
-          "then trims the padding (a 16:9 camera runs at 432x248).", "reload", 16, 4096, 16),
-    Param("input_height", 368, "Largest network input height in pixels (multiple of 16).", "reload",
-          16, 4096, 16),
+          "then trims the padding (a 16:9 camera runs at 432x248).", "reload", 8, 4096, 8),
+    Param("input_height", 368, "Largest network input height in pixels (multiple of 8).", "reload",
+          8, 4096, 8),
     Param("dnn_backend", "cpu", "OpenCV DNN backend/target: cpu, cpu_fp16, opencl, cuda, cuda_fp16. "
           "The backend actually in use is reported in /diagnostics.", "reload",
           choices=("cpu", "cpu_fp16", "opencl", "cuda", "cuda_fp16")),
@@ -110,7 +113,12 @@ DECODE_FIELDS = {f.name for f in fields(DecodeParams)}
 
 def _descriptor(p: Param) -> ParameterDescriptor:
     desc = p.description + (f" One of: {', '.join(p.choices)}." if p.choices else "")
-    d = ParameterDescriptor(description=desc, read_only=(p.applies == "restart"))
+    if p.applies == "restart":
+        desc += " Read at start-up only."
+    # Not read_only even for start-up parameters: a read-only parameter could not be
+    # reset to its default when its start-up value is invalid; run-time changes of
+    # those are rejected by the on-set callback instead, with the reason.
+    d = ParameterDescriptor(description=desc)
     if isinstance(p.default, bool):
         d.type = ParameterType.PARAMETER_BOOL
     elif isinstance(p.default, int):
@@ -131,19 +139,22 @@ class PoseNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pose_node", **kwargs)
-        for p in PARAMS:
-            self.declare_parameter(p.name, p.default, _descriptor(p))
+        self._started = False
+        self._declare_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
 
         self._slot: LatestFrameSlot = LatestFrameSlot()
         self._enabled = True
         self._estimator: Optional[Estimator] = None
         self._estimator_key: Optional[tuple] = None
+        self._estimator_info: dict = {}
         self._estimator_error = ""
+        self._estimator_failed_at = 0.0
+        self._time_jumps_seen = 0
         self._decode_params: Optional[DecodeParams] = None
         self._tracker = PersonTracker()
         self._stats_lock = threading.Lock()
-        self._counts = {"processed": 0, "bad_input": 0, "estimator_errors": 0}
+        self._counts = {"processed": 0, "bad_input": 0, "estimator_errors": 0, "ignored_disabled": 0}
         self._last_error = ""
         self._in_rate, self._out_rate = RateMeter(), RateMeter()
         self._latency, self._inference = LatencyWindow(), LatencyWindow()
@@ -191,6 +202,7 @@ class PoseNode(Node):
         msg_type, name, callback = ((CompressedImage, "image/compressed", self._on_compressed) if compressed
                                     else (Image, "image", self._on_image))
         topic = self.resolve_topic_name(name)
+        self._image_topic = topic  # the worker names it in errors; the handle may be replaced
         reliability = self._input_reliability(topic)
         if self._image_sub is not None and self._image_sub.qos_profile.reliability == reliability:
             return
@@ -215,6 +227,9 @@ class PoseNode(Node):
             if spec is None:
                 continue
             value = param.value
+            if self._started and spec.applies == "restart" and value != self._p(param.name):
+                return SetParametersResult(
+                    successful=False, reason=f"{param.name} is read at start-up only; restart the node")
             if spec.choices and value not in spec.choices:
                 return SetParametersResult(
                     successful=False, reason=f"{param.name}={value!r}: must be one of {', '.join(spec.choices)}")
@@ -240,6 +255,24 @@ class PoseNode(Node):
                     return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
+    def _declare_parameters(self) -> None:
+        """Declare every parameter; an invalid start-up value (YAML, -p, launch) is
+        logged with the reason and replaced by the default, never a crash."""
+        log = self.get_logger()
+        for p in PARAMS:
+            try:
+                self.declare_parameter(p.name, p.default, _descriptor(p))
+            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+                log.error(f"parameter {p.name}: {exc}; using the default {p.default!r}")
+                self.declare_parameter(p.name, p.default, _descriptor(p), ignore_override=True)
+        for p in PARAMS:
+            verdict = self._validate_parameters([self.get_parameter(p.name)])
+            if not verdict.successful:
+                log.error(f"parameter {p.name}={self._p(p.name)!r} rejected: {verdict.reason}; "
+                          f"using the default {p.default!r}")
+                self.set_parameters([Parameter(p.name, value=p.default)])
+        self._started = True
+
     def _decode_values(self) -> dict:
         return {name: self._p(name) for name in DECODE_FIELDS if name in PARAM_BY_NAME}
 
@@ -250,20 +283,24 @@ class PoseNode(Node):
     def _ensure_estimator(self) -> Optional[Estimator]:
         """(Re)load the estimator when its options changed; keep the old one if loading fails."""
         key = self._estimator_options()
-        if key != self._estimator_key:
+        retry_due = (self._estimator_error != ""
+                     and time.monotonic() - self._estimator_failed_at > RELOAD_RETRY_S)
+        if key != self._estimator_key or retry_due:
             name, model, width, height, backend = key
             self._estimator_key = key
             try:
                 est = load_estimator(name, model=model, input_width=width, input_height=height,
                                      backend=backend, decode_params=DecodeParams(**self._decode_values()))
+                info = dict(est.describe())  # once per load: diagnostics read the copy
             except Exception as exc:  # a plugin may raise anything; the node must survive it
-                self._estimator_error = f"cannot load estimator {name!r} with model {model!r}: {exc}"
-                self.get_logger().error(self._estimator_error)
+                self._estimator_error = (f"cannot load estimator {name!r} with model {model!r}: {exc} "
+                                         f"(retrying every {RELOAD_RETRY_S:.0f} s)")
+                self._estimator_failed_at = time.monotonic()
+                self.get_logger().error(self._estimator_error, throttle_duration_sec=THROTTLE_S * 6)
             else:
-                self._estimator, self._estimator_error = est, ""
+                self._estimator, self._estimator_error, self._estimator_info = est, "", info
                 self._decode_params = None
                 self._tracker.reset()
-                info = est.describe()
                 self.get_logger().info(
                     "estimator ready: " + ", ".join(f"{k}={v}" for k, v in info.items()))
                 if info.get("fallback_reason"):
@@ -285,6 +322,8 @@ class PoseNode(Node):
     def _intake(self, msg) -> None:
         self._in_rate.tick(time.monotonic())
         if not self._enabled:
+            with self._stats_lock:
+                self._counts["ignored_disabled"] += 1
             return
         self._slot.put(msg, stamp_ns(msg.header))
 
@@ -324,7 +363,7 @@ class PoseNode(Node):
             else:
                 image = image_msg_to_bgr(msg, max_pixels)
         except image_convert.ImageConversionError as exc:
-            self._count_failure("bad_input", f"bad image on {self._image_sub.topic_name}: {exc}")
+            self._count_failure("bad_input", f"bad image on {self._image_topic}: {exc}")
             log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
             return
         if stamp_ns(msg.header) == 0:
@@ -352,6 +391,11 @@ class PoseNode(Node):
             return
 
         persons = result.persons
+        jumps = self._slot.counters.time_jumps
+        if jumps != self._time_jumps_seen:  # a bag looped or the sim clock was reset
+            self._time_jumps_seen = jumps
+            self._tracker.reset()
+            log.info("image stamps jumped back in time: tracker reset")
         if self._p("tracking"):
             persons = self._tracker.update(persons)
         self._publish_skeleton(estimator)
@@ -402,13 +446,15 @@ class PoseNode(Node):
             "frames_stale": slot["stale"],
             "bad_input": counts["bad_input"],
             "estimator_errors": counts["estimator_errors"],
+            "ignored_disabled": counts["ignored_disabled"],
+            "time_jumps": slot["time_jumps"],
             "last_error": last_error or self._estimator_error,
             "enabled": self._enabled,
         }
 
     def _publish_diagnostics(self) -> None:
         s = self.stats()
-        info = self._estimator.describe() if self._estimator is not None else {}
+        info = self._estimator_info
         status = DiagnosticStatus(name=f"{self.get_name()}: pose", hardware_id=str(info.get("backend", "none")))
         if self._estimator is None or self._estimator_error:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or "no estimator"

@@ -8,7 +8,7 @@ score 0 (and x = y = 0) when the part was not found. Coordinates are pixels of t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -63,5 +63,3 @@ class PoseResult:
     # Milliseconds spent in each stage (e.g. "preprocess", "forward", "parse"),
     # reported in diagnostics and benchmarks.
     timings_ms: dict = field(default_factory=dict)
-    # Optional raw network output kept for debugging; None in normal operation.
-    raw: Optional[np.ndarray] = None

@@ -11,7 +11,8 @@ def test_newer_frame_replaces_an_untaken_one_and_is_counted_as_dropped():
     assert slot.put("a", 1)
     assert slot.put("b", 2)
     assert slot.take(0) == "b"
-    assert slot.snapshot() == {"received": 2, "taken": 1, "dropped": 1, "replaced": 1, "stale": 0}
+    assert slot.snapshot() == {"received": 2, "taken": 1, "dropped": 1, "replaced": 1, "stale": 0,
+                               "time_jumps": 0}
 
 
 def test_frame_older_than_the_last_taken_is_rejected_as_stale():
@@ -28,6 +29,17 @@ def test_frame_older_than_the_waiting_one_is_rejected_and_waiting_one_kept():
     slot.put("new", 200)
     assert not slot.put("old", 100)
     assert slot.take(0) == "new"
+
+
+def test_a_stamp_far_in_the_past_is_a_time_jump_not_a_stale_frame():
+    slot = LatestFrameSlot(jump_back_s=1.0)
+    slot.put("t=50s", 50_000_000_000)
+    slot.take(0)
+    assert slot.put("bag looped: t=2s", 2_000_000_000)
+    assert slot.take(0) == "bag looped: t=2s"
+    assert slot.put("t=2.1s", 2_100_000_000)   # ordering restarted from the jump
+    assert not slot.put("t=1.5s", 1_500_000_000)  # 0.6 s back: a late frame, stale
+    assert slot.snapshot()["time_jumps"] == 1 and slot.snapshot()["stale"] == 1
 
 
 def test_zero_stamps_are_never_stale():

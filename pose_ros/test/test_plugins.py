@@ -110,6 +110,23 @@ def test_bad_options_become_estimator_error(plugin_path):
         load_estimator("fixed_example", colour="red")
 
 
+def test_any_constructor_failure_becomes_estimator_error_naming_plugin_and_cause(plugin_path):
+    (plugin_path / "crashing_plugin.py").write_text(
+        "from pose_ros_test_plugin import FixedEstimator\n"
+        "class Crashing(FixedEstimator):\n"
+        "    def __init__(self, **options):\n"
+        "        raise RuntimeError('GPU context lost')\n")
+    write_dist(plugin_path, "pose-ros-test-plugin",
+               [example_entry_point(), "crashing = crashing_plugin:Crashing"])
+    with pytest.raises(EstimatorError) as err:
+        load_estimator("crashing", label="x")
+    message = str(err.value)
+    assert "'crashing'" in message
+    assert "RuntimeError: GPU context lost" in message
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert str(err.value.__cause__) == "GPU context lost"
+
+
 def test_entry_point_that_is_not_an_estimator_is_refused(plugin_path):
     (plugin_path / "not_a_plugin.py").write_text("class Thing:\n    pass\n")
     write_dist(plugin_path, "pose-ros-not-plugin", ["thing = not_a_plugin:Thing"], with_package=False)

@@ -70,10 +70,12 @@ class Estimator(abc.ABC):
 
     def set_decode_params(self, params: "DecodeParams") -> None:
         """Change parsing thresholds at run time (validated first, applied atomically)."""
+        if not callable(getattr(params, "validate", None)):
+            raise EstimatorError(f"decode params must be a DecodeParams, got {type(params).__name__}")
         try:
             params.validate()
-        except ValueError as e:
-            raise EstimatorError(str(e)) from e
+        except (TypeError, ValueError) as e:   # TypeError: a field of the wrong type, e.g. a str
+            raise EstimatorError(f"{type(e).__name__}: {e}" if isinstance(e, TypeError) else str(e)) from e
         self.decode_params = params
 
     @abc.abstractmethod
@@ -186,7 +188,9 @@ def load_estimator(name: str, **options) -> Estimator:
     try:
         return cls(**options)
     except EstimatorError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise EstimatorError(f"estimator {name!r} rejected its options {sorted(options)}: {e} "
+        raise       # the plugin already says what is wrong, in the contract's own type
+    except Exception as e:  # noqa: BLE001 - a plugin's constructor may fail in any way
+        what = (f"rejected its options {sorted(options)}" if isinstance(e, (TypeError, ValueError))
+                else "failed to start")
+        raise EstimatorError(f"estimator {name!r} ({ep.value}) {what}: {type(e).__name__}: {e} "
                              f"(plugins found: {_listing(found)})") from e

@@ -116,23 +116,18 @@ def _flag(options: dict, key: str, default: bool) -> bool:
 
 
 def _decode_params(value) -> DecodeParams:
+    """Convert the option to DecodeParams; validation is set_decode_params' job."""
     if value is None:
-        params = DecodeParams()
-    elif isinstance(value, DecodeParams):
-        params = value
-    elif isinstance(value, dict):
+        return DecodeParams()
+    if isinstance(value, DecodeParams):
+        return value
+    if isinstance(value, dict):
         known = {f.name for f in fields(DecodeParams)}
         unknown = sorted(set(value) - known)
         if unknown:
             raise EstimatorError(f"decode_params: unknown field(s) {unknown}; known: {sorted(known)}")
-        params = DecodeParams(**value)
-    else:
-        raise EstimatorError(f"decode_params must be a DecodeParams or a dict, got {type(value).__name__}")
-    try:
-        params.validate()
-    except ValueError as e:
-        raise EstimatorError(str(e)) from e
-    return params
+        return DecodeParams(**value)
+    raise EstimatorError(f"decode_params must be a DecodeParams or a dict, got {type(value).__name__}")
 
 
 class OpenPoseDnnEstimator(Estimator):
@@ -150,7 +145,9 @@ class OpenPoseDnnEstimator(Estimator):
       decode_params  DecodeParams or dict of its fields
       scale, mean, swap_rb   override the model's blobFromImage preprocessing
       warmup         run one forward pass at start (default True): checks the output
-                     layout and the backend, and keeps the first frame fast
+                     layout and the backend, at the input size a 4:3 frame uses (see
+                     ``_warm_up_size``), so the first frame of such a camera is fast;
+                     another input size costs one slower pass while cv2.dnn re-plans
       trim_padding   shrink the network input to the letterboxed image (default True):
                      same scale and detections, less padding to run the network on
                      (measured: 4:3 frames 206 -> 171 ms, 16:9 frames 206 -> 155 ms)
@@ -171,7 +168,7 @@ class OpenPoseDnnEstimator(Estimator):
         self._fallback_reason: Optional[str] = None
         self._caps = models.opencv_capabilities()
         self._lock = threading.Lock()
-        self.decode_params = _decode_params(options.get("decode_params"))
+        self.set_decode_params(_decode_params(options.get("decode_params")))
         self._trim_padding = _flag(options, "trim_padding", True)
         self._configure_model(options)
         self._net = self._read_net()
@@ -282,9 +279,15 @@ class OpenPoseDnnEstimator(Estimator):
             self._net.setInput(blob)
             return self._net.forward(self._output) if self._output else self._net.forward()
 
+    def _warm_up_size(self) -> tuple[int, int]:
+        """Network input of the warm-up pass: what a 4:3 camera (the common case) runs at,
+        since cv2.dnn re-plans its buffers whenever the input shape changes."""
+        return self.network_input_size(640, 480)
+
     def _warm_up(self) -> None:
         """One forward pass on a blank input: proves the backend works and the layout fits."""
-        blob = np.zeros((1, 3, self._input_h, self._input_w), np.float32)
+        net_w, net_h = self._warm_up_size()
+        blob = np.zeros((1, 3, net_h, net_w), np.float32)
         try:
             out = self._forward(blob)
         except cv2.error as e:
@@ -292,7 +295,11 @@ class OpenPoseDnnEstimator(Estimator):
                 raise EstimatorError(f"forward pass of {self._model_name} fails: "
                                      f"{str(e).strip().splitlines()[-1]}") from e
             self._fall_back(f"forward pass on {self._backend} failed: {str(e).strip().splitlines()[-1]}")
-            out = self._forward(blob)
+            try:
+                out = self._forward(blob)
+            except cv2.error as e2:
+                raise EstimatorError(f"forward pass of {self._model_name} fails on cpu too, after "
+                                     f"{self._fallback_reason}: {str(e2).strip().splitlines()[-1]}") from e2
         channels = out.shape[1] if out.ndim == 4 else -1
         if channels != self._skeleton.output_channels:
             raise EstimatorError(
