@@ -15,25 +15,20 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from pose_ros import launch_logic
-
-
-def _string(value):
-    """Keep a string parameter a string (launch may read plain strings as YAML)."""
-    return ParameterValue(value, value_type=str)
 
 
 def _setup(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.DEMO_ARGS}
     source, pose, recorder = launch_logic.demo_plans(args, args["params_file"] or None)
     namespace = launch_logic.namespace_of(args)
+    pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
     nodes = [
-        Node(**launch_logic.node_kwargs(source, _string)),
-        Node(**launch_logic.node_kwargs(pose, _string)),
-        Node(**launch_logic.node_kwargs(recorder, _string), on_exit=Shutdown(reason="pose_recorder finished")),
+        Node(**launch_logic.node_kwargs(source, pin)),
+        Node(**launch_logic.node_kwargs(pose, pin)),
+        Node(**launch_logic.node_kwargs(recorder, pin), on_exit=Shutdown(reason="pose_recorder finished")),
     ]
     return [LogInfo(msg=recorder["message"]),
             GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes)]

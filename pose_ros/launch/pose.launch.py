@@ -11,22 +11,16 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from pose_ros import launch_logic
-
-
-def _string(value):
-    """Keep a string parameter a string (launch may read plain strings as YAML)."""
-    return ParameterValue(value, value_type=str)
 
 
 def _setup(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.POSE_ARGS}
     pose = launch_logic.pose_node_plan(args, args["params_file"] or None, args["image"])
     namespace = launch_logic.namespace_of(args)
-    node = Node(**launch_logic.node_kwargs(pose, _string))
+    node = Node(**launch_logic.node_kwargs(pose, launch_logic.string_parameter))
     return [GroupAction(([PushRosNamespace(namespace)] if namespace else []) + [node])]
 
 

@@ -14,15 +14,9 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from pose_ros import launch_logic
-
-
-def _string(value):
-    """Keep a string parameter a string (launch may read plain strings as YAML)."""
-    return ParameterValue(value, value_type=str)
 
 
 def _setup(context):
@@ -36,10 +30,11 @@ def _setup(context):
     actions = []
     if camera["message"]:
         actions.append(LogInfo(msg=camera["message"]))
-    nodes = [Node(**launch_logic.node_kwargs(camera, _string)), Node(**launch_logic.node_kwargs(pose, _string))]
+    pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
+    nodes = [Node(**launch_logic.node_kwargs(camera, pin)), Node(**launch_logic.node_kwargs(pose, pin))]
     actions.append(GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes))
     if rviz is not None:
-        actions.append(Node(**launch_logic.node_kwargs(rviz, _string)))
+        actions.append(Node(**launch_logic.node_kwargs(rviz, pin)))
     return actions
 
 
@@ -61,9 +56,9 @@ def generate_launch_description():
         DeclareLaunchArgument("estimator", default_value="", description="estimator plugin; empty = params_file"),
         DeclareLaunchArgument("model", default_value="", description="model name or path; empty = params_file"),
         DeclareLaunchArgument("input_width", default_value="",
-                              description="network input width, multiple of 16; empty = params_file"),
+                              description="network input width, multiple of 8; empty = params_file"),
         DeclareLaunchArgument("input_height", default_value="",
-                              description="network input height, multiple of 16; empty = params_file"),
+                              description="network input height, multiple of 8; empty = params_file"),
         DeclareLaunchArgument("heatmap_threshold", default_value="",
                               description="keypoint heatmap threshold 0..1; empty = params_file"),
         DeclareLaunchArgument("paf_threshold", default_value="",

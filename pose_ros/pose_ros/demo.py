@@ -36,14 +36,15 @@ from typing import Dict, List, Optional
 
 import cv2
 
+from pose_ros import launch_logic
+
 PROG = "pose_ros.demo"
 EXIT_FAILED = 1
 EXIT_PREREQUISITE = 2
 EXIT_INTERRUPTED = 130
 
-# How long the recorder waits without input before it finishes. The last frame leaves
-# the node one inference after the source stops: ~0.3 s, ~2 s on a busy 2-core machine.
-RECORDER_IDLE_S = 3.0
+# How long the recorder waits without input before it finishes (the same as demo.launch.py).
+RECORDER_IDLE_S = launch_logic.DEMO_RECORDER_IDLE_S
 NODE_READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
 
@@ -164,7 +165,11 @@ def child_env() -> Dict[str, str]:
 
 def choose_domain() -> Optional[int]:
     """Pick a ROS_DOMAIN_ID for this run unless the user set one (returns the chosen id)."""
+    # Localhost-only discovery: ROS_AUTOMATIC_DISCOVERY_RANGE from Iron on; Humble knows
+    # only ROS_LOCALHOST_ONLY (deprecated on Jazzy, where setting it warns).
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if os.environ.get("ROS_DISTRO") == "humble":
+        os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
     if os.environ.get("ROS_DOMAIN_ID"):
         return None
     domain = random.Random(os.getpid() ^ time.time_ns()).randint(1, 100)
@@ -200,15 +205,46 @@ class Child:
             self.proc.wait()
 
 
-def start(name: str, executable: str, module: str, params: dict, out: Path,
-          remaps: Optional[List[str]] = None) -> Child:
-    """Start one node with its parameters in a YAML file (safe for any path or string)."""
+# The Python module of each executable (for ``python -m`` from a source checkout).
+MODULES = {
+    launch_logic.IMAGE_SOURCE_EXECUTABLE: "image_source",
+    launch_logic.POSE_EXECUTABLE: "node",
+    launch_logic.RECORDER_EXECUTABLE: "recorder",
+}
+
+
+def demo_plans(video: Path, frames: int, rate_hz: float, out: Path, model: str) -> Dict[str, dict]:
+    """The nodes of demo.launch.py (:func:`pose_ros.launch_logic.demo_plans`), by node name.
+
+    No params file: the pose node runs on its defaults, plus ``model``.
+    """
+    args = {"video": str(video), "frames": str(frames), "rate_hz": repr(float(rate_hz)),
+            "output_dir": str(out), "expected_frames": "0", "params_file": "", "model": model,
+            "namespace": "", "use_sim_time": "false", "log_level": "info"}
+    return {plan["name"]: plan for plan in launch_logic.demo_plans(args, None)}
+
+
+def start(plan: dict, out: Path, children: Dict[str, Child]) -> Child:
+    """Start the node of a launch_logic plan, its parameter values in a YAML file (safe
+    for any path or string).
+
+    The child goes into ``children`` right after it is spawned, before anything else, so
+    the caller stops it even when a Ctrl-C lands in here.
+    """
     import yaml
+    name = plan["name"]
+    files = [str(p) for p in plan["parameters"] if not isinstance(p, dict)]
+    values = {k: v for p in plan["parameters"] if isinstance(p, dict) for k, v in p.items()}
     params_file = out / "logs" / f"{name}.params.yaml"
-    params_file.write_text(yaml.safe_dump({name: {"ros__parameters": params}}), "utf-8")
-    cmd = command_for(executable, module) + ["--ros-args", "--params-file", str(params_file)]
-    for r in remaps or []:
-        cmd += ["-r", r]
+    params_file.write_text(yaml.safe_dump({name: {"ros__parameters": values}}), "utf-8")
+    ros_args = list(plan["arguments"])   # --ros-args --log-level ...
+    if "--ros-args" not in ros_args:
+        ros_args.insert(0, "--ros-args")
+    cmd = command_for(plan["executable"], MODULES[plan["executable"]]) + ros_args
+    for f in files + [str(params_file)]:   # in plan order: the values override the files
+        cmd += ["--params-file", f]
+    for src, dst in plan["remappings"]:
+        cmd += ["-r", f"{src}:={dst}"]
     log = out / "logs" / f"{name}.log"
     with open(log, "w", encoding="utf-8") as f:
         f.write("$ " + " ".join(cmd) + "\n")
@@ -217,7 +253,7 @@ def start(name: str, executable: str, module: str, params: dict, out: Path,
         # the nodes in the right order (the recorder first, so its files are complete).
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=child_env(), start_new_session=True)
-    child = Child(name, proc, log)
+        child = children[name] = Child(name, proc, log)
     _record_pid(out, child)
     return child
 
@@ -375,6 +411,10 @@ def run(args: argparse.Namespace) -> int:
     total = args.frames if args.frames else video.frames
     if video.frames and total > video.frames:
         total = video.frames
+    try:
+        plans = demo_plans(video.path, args.frames, rate, out, args.model)
+    except ValueError as e:   # e.g. a rate image_source does not accept
+        raise DemoError(str(e), EXIT_PREREQUISITE) from None
     domain = choose_domain()
     print(f"{PROG}: {video.path.name} {video.width}x{video.height}, {video.fps:g} fps"
           f"{f', {video.frames} frames' if video.frames else ''}; playing "
@@ -391,18 +431,17 @@ def run(args: argparse.Namespace) -> int:
     executor = SingleThreadedExecutor(context=context)
     watcher, watch = make_watcher(context)
     executor.add_node(watcher)
-    recorder = node = source = None
+    children: Dict[str, Child] = {}   # filled by start() as soon as each process exists
     progress = ProgressLine(total)
     interrupted = False
     try:
-        recorder = start("pose_recorder", "pose_recorder", "recorder",
-                         {"output_dir": str(out), "idle_timeout_s": RECORDER_IDLE_S}, out)
-        # Reliable, depth 1: measured here, best-effort lost ~85 % of the 1.3 MB frames in
-        # transport (only 6 of 40 reached the node, output 1.3 fps); reliable delivers every
-        # frame and the node's one-frame slot drops the ones it cannot keep up with (4.4 fps).
-        node = start("pose_node", "pose_node", "node",
-                     {"model": args.model}, out,
-                     remaps=["image:=image_raw"])
+        recorder = start(plans["pose_recorder"], out, children)
+        # The node's input QoS is left at input_reliability: auto, which follows the camera:
+        # once image_source (reliable) publishes, the node subscribes reliable. That matters:
+        # measured here, best effort lost ~85 % of the 1.3 MB frames in transport (only 6
+        # of 40 reached the node, output 1.3 fps); reliable delivers every frame and the
+        # node's one-frame slot drops the ones it cannot keep up with (4.4 fps).
+        node = start(plans["pose_node"], out, children)
         print(f"{PROG}: starting pose_node and pose_recorder (logs in {out / 'logs'})", file=sys.stderr)
         if not _spin_until(executor, lambda: watch.node_status is not None, NODE_READY_TIMEOUT_S,
                            [recorder, node]):
@@ -417,11 +456,9 @@ def run(args: argparse.Namespace) -> int:
         if not ready:
             raise DemoError(f"pose_recorder did not subscribe within 30 s:\n{recorder.tail()}")
 
-        # The first frame waits for both image_raw subscribers: pose_node, and pose_recorder,
-        # which counts the frames published.
-        source = start("image_source", "image_source", "image_source",
-                       {"source": str(video.path), "rate_hz": float(rate), "loop": False,
-                        "max_frames": int(args.frames), "wait_for_subscribers": 2}, out)
+        # The first frame waits for both image_raw subscribers (wait_for_subscribers):
+        # pose_node, and pose_recorder, which counts the frames published.
+        source = start(plans["image_source"], out, children)
         _spin_until(executor, lambda: not source.running(), 24 * 3600.0, [recorder, node], progress, watch)
         progress.show(watch, force=True)
         if source.proc.returncode != 0:
@@ -439,16 +476,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: interrupted; stopping the nodes", file=sys.stderr)
     finally:
         # Recorder first, so its files are complete even when interrupted.
-        for child in (recorder, source, node):
-            if child is not None:
-                child.stop()
+        for name in ("pose_recorder", "image_source", "pose_node"):
+            if name in children:
+                children[name].stop()
         executor.shutdown()
         watcher.destroy_node()
         rclpy.try_shutdown(context=context)
 
+    recorder = children.get("pose_recorder")   # None only when interrupted before it started
+    summary_path = out / "summary.json"
+    if interrupted and (recorder is None or not summary_path.exists()):
+        print(f"{PROG}: interrupted before anything was recorded", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if recorder.proc.returncode not in (0, None) and not interrupted:
         raise DemoError(f"pose_recorder exited with status {recorder.proc.returncode}:\n{recorder.tail()}")
-    summary_path = out / "summary.json"
     if not summary_path.exists():
         raise DemoError(f"the recorder wrote no {summary_path}:\n{recorder.tail()}")
     summary = json.loads(summary_path.read_text("utf-8"))

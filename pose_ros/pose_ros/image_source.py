@@ -36,21 +36,17 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from pose_ros.image_convert import bgr_to_raw
+from pose_ros.qos import RELIABILITY
 from pose_ros.sources import (CameraModel, FrameSource, Prefetcher, SourceError,
                               approximate_camera_model, load_camera_model, open_source,
                               publish_rate)
 
-try:  # packs the pixels the way rclpy assigns fastest; plain bytes work too
-    from pose_ros.image_convert import bgr_to_raw
-except ImportError:  # pragma: no cover - image_convert ships with the package
-    bgr_to_raw = None
-
-RELIABILITIES = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 # Upper bound on waiting for reliable readers to acknowledge the last frames at exit. The
 # frames left one tick earlier, so this only matters for a reader that needs a resend;
 # DDS acknowledges on its heartbeat (3 s in Fast DDS), hence a bound, not a full wait.
@@ -137,7 +133,7 @@ class ImageSourceNode(Node):
         self._fov_deg = self._float("fov_deg")
         self._wait_for = self.get_parameter("wait_for_subscribers").value
         reliability = self._str("reliability").lower()
-        if reliability not in RELIABILITIES:
+        if reliability not in RELIABILITY:
             raise ConfigError(f"parameter 'reliability' must be reliable or best_effort, "
                               f"got {reliability!r}")
         self._reliable = reliability == "reliable"
@@ -151,7 +147,7 @@ class ImageSourceNode(Node):
         self._prefetcher = Prefetcher(self._source, width=width, height=height).start()
 
         qos = QoSProfile(depth=self.get_parameter("depth").value,
-                         reliability=RELIABILITIES[reliability])
+                         reliability=RELIABILITY[reliability])
         self._image_pub = self.create_publisher(Image, "image_raw", qos)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
         self.done = Future()
@@ -237,10 +233,8 @@ class ImageSourceNode(Node):
         msg.header.stamp = stamp
         msg.header.frame_id = self._frame_id
         msg.height, msg.width = height, width
-        if bgr_to_raw is not None:
-            msg.data, msg.step, msg.encoding = bgr_to_raw(image)
-        else:  # pragma: no cover
-            msg.data, msg.step, msg.encoding = image.tobytes(), width * 3, "bgr8"
+        # bgr_to_raw packs the pixels the way rclpy assigns fastest.
+        msg.data, msg.step, msg.encoding = bgr_to_raw(image)
         msg.is_bigendian = 0
 
         model = self._camera_info(width, height)
@@ -274,8 +268,10 @@ class ImageSourceNode(Node):
 
     def destroy_node(self) -> None:
         if self._prefetcher is not None:
-            self._prefetcher.stop()
-        if self._source is not None:
+            # Closes the source now, or - if a read outlasts the stop timeout - from the
+            # reader thread once that read returns (never under a running read).
+            self._prefetcher.close()
+        elif self._source is not None:
             self._source.close()
         super().destroy_node()
 

@@ -24,6 +24,15 @@ USB_CAM_PACKAGE = "usb_cam"
 USB_CAM_EXECUTABLE = "usb_cam_node_exe"
 CAMERA_FRAME = "camera_optical_frame"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+# Network input sizes: the estimator and the model manifest accept multiples of 8.
+INPUT_MULTIPLE = 8
+# The demo pipeline (demo.launch.py and ``python -m pose_ros.demo`` alike): the camera holds
+# its first frame until both image_raw subscribers are up - the pose node and the recorder,
+# which counts the frames published - so the start is not lost and the count is exact.
+DEMO_WAIT_FOR_SUBSCRIBERS = 2
+# The recorder finishes this long after its last input. The last frame leaves the node one
+# inference after the source stops: ~0.3 s, ~2 s on a busy 2-core machine.
+DEMO_RECORDER_IDLE_S = 3.0
 
 # The launch arguments each launch file declares; the plan functions read exactly these.
 COMMON_ARGS = ("namespace", "use_sim_time", "log_level")
@@ -127,8 +136,8 @@ def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) ->
     """``launch_ros.actions.Node`` keyword arguments of a plan (its ``message`` removed).
 
     Older launch_ros (Humble) reads plain string parameter values as YAML, so a camera
-    name "123" or a path "true" would change type; launch files pass ``as_string``
-    (``lambda v: ParameterValue(v, value_type=str)``) to pin every string value.
+    name "123" or a path "true" would change type; launch files pass
+    :func:`string_parameter` as ``as_string`` to pin every string value.
     """
     kwargs = {k: v for k, v in plan.items() if k != "message"}
     if as_string is not None:
@@ -137,6 +146,17 @@ def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) ->
             for p in plan["parameters"]]
     kwargs["output"] = "screen"
     return kwargs
+
+
+def string_parameter(value: str) -> Any:
+    """``value`` as a launch parameter that stays a string: the launch files' ``as_string``.
+
+    ``launch_ros`` is imported here, not at module level, so this module (and its tests)
+    work without ``launch`` installed.
+    """
+    from launch_ros.parameter_descriptions import ParameterValue
+
+    return ParameterValue(value, value_type=str)
 
 
 # --------------------------------------------------------------------------- camera
@@ -218,8 +238,9 @@ def pose_overrides(args: Mapping[str, str]) -> Dict[str, Any]:
         if value:
             out[name] = parse(name, value)
     for name in ("input_width", "input_height"):
-        if name in out and out[name] % 16:
-            raise ValueError(f"launch argument '{name}' must be a multiple of 16, got {out[name]}")
+        if name in out and out[name] % INPUT_MULTIPLE:
+            raise ValueError(f"launch argument '{name}' must be a multiple of {INPUT_MULTIPLE}, "
+                             f"got {out[name]}")
     return out
 
 
@@ -276,7 +297,10 @@ def rviz_plan(args: Mapping[str, str], config_path: str) -> Optional[Plan]:
 
 
 def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan]:
-    """image_source playing ``video`` once -> pose node -> recorder (writes ``output_dir``)."""
+    """image_source playing ``video`` once -> pose node -> recorder (writes ``output_dir``).
+
+    ``model`` (empty = the params file's) is read by :func:`pose_overrides`.
+    """
     video = _get(args, "video")
     if not video:
         raise ValueError("launch argument 'video' is empty")
@@ -292,20 +316,20 @@ def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan
         "package": PACKAGE,
         "executable": IMAGE_SOURCE_EXECUTABLE,
         "name": "image_source",
-        # Hold the first frame until the pose node subscribed, so the start is not lost.
         "parameters": [{"source": video, "rate_hz": rate_hz, "max_frames": frames, "loop": False,
-                        "wait_for_subscribers": 1, "frame_id": CAMERA_FRAME, "use_sim_time": sim}],
+                        "wait_for_subscribers": DEMO_WAIT_FOR_SUBSCRIBERS, "frame_id": CAMERA_FRAME,
+                        "use_sim_time": sim}],
         "remappings": [],
         "arguments": logs,
         "message": None,
     }
-    _get(args, "model")  # declared by the demo; empty = the params file's model
     pose = pose_node_plan(args, params_file, "image_raw")
     recorder = {
         "package": PACKAGE,
         "executable": RECORDER_EXECUTABLE,
         "name": "pose_recorder",
-        "parameters": [{"output_dir": output_dir, "expected_frames": expected, "use_sim_time": sim}],
+        "parameters": [{"output_dir": output_dir, "expected_frames": expected,
+                        "idle_timeout_s": DEMO_RECORDER_IDLE_S, "use_sim_time": sim}],
         "remappings": [],
         "arguments": logs,
         "message": f"demo: recording {video} into {output_dir}",

@@ -45,7 +45,7 @@ from sensor_msgs.msg import Image
 
 from pose_ros.image_convert import ImageConversionError
 from pose_ros.keypoints_json import dumps_line, frame_record
-from pose_ros.msg_convert import image_msg_to_bgr, msg_to_persons
+from pose_ros.msg_convert import image_msg_to_bgr, msg_to_persons, stamp_ns
 from pose_ros.skeletons import Skeleton, get_skeleton
 from pose_ros_msgs.msg import PersonKeypointsArray, Skeleton as SkeletonMsg
 
@@ -67,14 +67,6 @@ _PARAMS: Dict[str, Tuple[Any, str]] = {
     "snapshot_width": (640, "maximum width of the PNG snapshots in pixels"),
     "count_input": (True, "subscribe image_raw (serialized, unconverted) to count the frames published"),
 }
-
-
-def stamp_seconds(header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
-
-
-def _stamp_ns(header) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 def _stats(values: List[float]) -> Optional[dict]:
@@ -301,24 +293,23 @@ class PoseRecorder(Node):
         k = len(persons[0].keypoints) if persons else (self._skeleton.num_keypoints if self._skeleton else 0)
         skeleton = self._skeleton_for(msg.skeleton, k)
         self._skeleton_name = msg.skeleton
-        stamp = stamp_seconds(msg.header)
+        ns = stamp_ns(msg.header)
         record = frame_record(persons, skeleton, msg.image_width or 1, msg.image_height or 1,
-                              stamp=stamp, frame=self.persons_count)
+                              stamp=ns / 1e9, frame=self.persons_count)
         self._jsonl.write(dumps_line(record) + "\n")
         self._jsonl.flush()
         self.persons_count += 1
         self.people.append(len(persons))
-        stamp_ns = _stamp_ns(msg.header)
-        if stamp_ns > 0:
-            self.latency_ms.append((now - stamp_ns) / 1e6)
+        if ns > 0:
+            self.latency_ms.append((now - ns) / 1e6)
         t = time.monotonic()
         self._recv_first_last = [self._recv_first_last[0] if self._recv_first_last else t, t]
         score = float(sum(p.score for p in persons))
-        self._people_by_stamp[stamp_ns] = (len(persons), score)
+        self._people_by_stamp[ns] = (len(persons), score)
         while len(self._people_by_stamp) > 256:
             self._people_by_stamp.popitem(last=False)
         # An annotated frame that arrived before its persons message can be scored now.
-        for item in [w for w in self._waiting if w[0] == stamp_ns]:
+        for item in [w for w in self._waiting if w[0] == ns]:
             self._waiting.remove(item)
             self._offer_snapshot(item[3], len(persons), score, item[2])
 
@@ -331,13 +322,13 @@ class PoseRecorder(Node):
             self.get_logger().error(f"bad annotated image: {e}", throttle_duration_sec=5.0)
             return
         index = self.video.received
-        self.video.add(stamp_seconds(msg.header), image)
+        ns = stamp_ns(msg.header)
+        self.video.add(ns / 1e9, image)
         if self.video.error:
             self.get_logger().error(self.video.error, throttle_duration_sec=5.0)
-        stamp_ns = _stamp_ns(msg.header)
-        known = self._people_by_stamp.get(stamp_ns)
+        known = self._people_by_stamp.get(ns)
         if known is None:
-            self._waiting.append((stamp_ns, 0.0, shrink(image, self.snapshot_width), index))
+            self._waiting.append((ns, 0.0, shrink(image, self.snapshot_width), index))
         else:
             self._offer_snapshot(index, known[0], known[1], image)
 
@@ -367,7 +358,7 @@ class PoseRecorder(Node):
         self.finished = self.finished or reason or "shutdown"
         if not self._jsonl.closed:
             self._jsonl.close()
-        for stamp_ns, _, small, index in self._waiting:   # never matched: score as unknown (0 people)
+        for _, _, small, index in self._waiting:   # never matched: score as unknown (0 people)
             self.snapshots.offer(index, 0, 0.0, lambda small=small: small)
         self._waiting.clear()
         self.video.close()

@@ -30,7 +30,7 @@ import sys
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -407,19 +407,23 @@ class Prefetcher:
     taken before the next one arrives is dropped (counted in ``dropped``).
     :meth:`get` never blocks. After the end of the source (or a read error) it returns
     None and :attr:`finished` is True; :attr:`error` holds an error message, if any.
+    :meth:`close` stops the reader and closes the source, never under a running read.
     """
 
-    def __init__(self, source: FrameSource, *, width: int = 0, height: int = 0,
-                 depth: int = 2, transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
+    def __init__(self, source: FrameSource, *, width: int = 0, height: int = 0, depth: int = 2) -> None:
         self._source = source
         self._width, self._height = width, height
-        self._transform = transform
         self._latest_only = source.live
         self._queue: "queue.Queue" = queue.Queue(maxsize=max(1, depth))
         self._lock = threading.Lock()
         self._latest: Optional[Frame] = None
         self._stop = threading.Event()
         self._ended = threading.Event()
+        # close(): who closes the source, decided under the lock (see there).
+        self._close_lock = threading.Lock()
+        self._reader_left = False      # the reader is out of _run and will not touch the source
+        self._close_on_exit = False    # close() found the reader busy: it closes on its way out
+        self._source_closed = False
         self.error: Optional[str] = None
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="image_source_reader", daemon=True)
@@ -472,8 +476,6 @@ class Prefetcher:
                         self.error = f"{self._source.spec.target!r} stopped delivering frames"
                     break
                 image = fit_frame(image, self._width, self._height)
-                if self._transform is not None:
-                    image = self._transform(image)
                 frame = Frame(index, image)
                 index += 1
                 if self._latest_only:
@@ -487,9 +489,37 @@ class Prefetcher:
             self.error = f"reading {self._source.spec.target!r} failed: {exc}"
         finally:
             self._ended.set()  # after the last put, so "ended and empty" means drained
+            with self._close_lock:
+                self._reader_left = True
+                close = self._close_on_exit
+            if close:
+                self._close_source()
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Ask the reader to stop and wait for it (a blocked camera read may take a frame time)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+
+    def close(self, timeout_s: float = 2.0) -> bool:
+        """Stop the reader, then close the source; True when it was closed here and now.
+
+        A camera or stream read can outlast ``timeout_s`` (a stalled network stream), and
+        releasing a ``VideoCapture`` while another thread is inside ``read()`` is undefined
+        behaviour. So the source is closed here only once the reader has left; otherwise
+        the reader closes it itself when its read returns (returns False). Idempotent.
+        """
+        self.stop(timeout_s)
+        with self._close_lock:
+            if self._thread.is_alive() and not self._reader_left:
+                self._close_on_exit = True
+                return False
+        self._close_source()
+        return True
+
+    def _close_source(self) -> None:
+        with self._close_lock:
+            if self._source_closed:
+                return
+            self._source_closed = True
+        self._source.close()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -57,21 +58,28 @@ def _demo(args, env, timeout=DEMO_TIMEOUT_S, cwd=None):
     return proc.returncode, out, err
 
 
-def _kill_leftover_nodes(output: Path) -> None:
-    """Kill node processes of this demo run that are still alive (normally none).
+def _leftover_nodes(output: Path) -> dict:
+    """Node processes of this demo run that are still alive, by name (normally none).
 
-    A pid is only killed while its command line still names this run's params file, so
-    a pid recycled by an unrelated process is never touched."""
+    A pid counts only while its command line still names this run's params file, so a
+    pid recycled by an unrelated process is never touched."""
     pids = output / "logs" / "pids.json"
     if not pids.exists():
-        return
+        return {}
+    alive = {}
     for name, pid in json.loads(pids.read_text()).items():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue   # already gone
         if str(output / "logs" / f"{name}.params.yaml") in cmdline:
-            os.kill(pid, signal.SIGKILL)
+            alive[name] = pid
+    return alive
+
+
+def _kill_leftover_nodes(output: Path) -> None:
+    for pid in _leftover_nodes(output).values():
+        os.kill(pid, signal.SIGKILL)
 
 
 def _write_clip(path: Path, start: int, count: int) -> None:
@@ -218,6 +226,35 @@ def test_demo_without_model_says_how_to_fetch_it(tmp_path):
     assert rc == 2
     assert "pose_ros_models fetch mobilenet_thin" in err and "Traceback" not in err
     assert not (out / "logs" / "pids.json").exists()   # no node was started
+
+
+def test_demo_interrupted_while_starting_stops_its_nodes(tmp_path):
+    """Interrupted while the nodes are being started: exit 130, no traceback, no node left.
+
+    SIGTERM, which the demo handles as Ctrl-C: a SIGINT would be ignored when the tests
+    run as a background job (the shell starts those with SIGINT ignored)."""
+    out = tmp_path / "o"
+    env = _env()
+    env.pop("ROS_DOMAIN_ID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pose_ros.demo", "--video", str(VIDEO), "--frames", "5",
+                             "--output", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60.0
+        while not (out / "logs" / "pids.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)   # polling a file another process writes
+        assert (out / "logs" / "pids.json").exists(), "the demo started no node"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        left = _leftover_nodes(out)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        _kill_leftover_nodes(out)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert left == {}
 
 
 def test_snapshot_picker_spreads_the_best_frames_over_the_run():

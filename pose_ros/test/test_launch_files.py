@@ -29,7 +29,6 @@ ALLOWED_IMPORTS = {
     "launch.conditions": {"IfCondition", "UnlessCondition"},
     "launch_ros.actions": {"Node", "PushRosNamespace"},
     "launch_ros.substitutions": {"FindPackageShare"},
-    "launch_ros.parameter_descriptions": {"ParameterValue"},
     "pose_ros": {"launch_logic"},
 }
 
@@ -112,6 +111,39 @@ def test_launch_logic_functions_used_exist_and_run_in_an_opaque_function(name: s
     assert "generate_launch_description" in functions
     opaque = list(_calls(tree, "OpaqueFunction"))
     assert len(opaque) == 1 and opaque[0].keywords[0].value.id in functions
+
+
+def _is_string_parameter(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "string_parameter" and \
+        isinstance(node.value, ast.Name) and node.value.id == "launch_logic"
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_every_node_pins_its_string_parameters(name: str) -> None:
+    """Humble's launch_ros reads plain string values as YAML: every node_kwargs call passes
+    launch_logic.string_parameter (directly or through a local name bound to it)."""
+    tree = _tree(name)
+    aliases = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and _is_string_parameter(n.value)
+               for t in n.targets if isinstance(t, ast.Name)}
+    calls = list(_calls(tree, "node_kwargs"))
+    assert calls, f"{name} starts no node through launch_logic.node_kwargs"
+    for call in calls:
+        assert len(call.args) == 2, f"{name}:{call.lineno}: node_kwargs without string pinning"
+        pin = call.args[1]
+        assert _is_string_parameter(pin) or (isinstance(pin, ast.Name) and pin.id in aliases), \
+            f"{name}:{call.lineno}: node_kwargs must get launch_logic.string_parameter"
+    # No local helpers (such as a copy of string_parameter): only the description and its
+    # OpaqueFunction callback; anything else belongs in launch_logic, where it is tested.
+    opaque = {c.keywords[0].value.id for c in _calls(tree, "OpaqueFunction")}
+    helpers = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)} - opaque - {"generate_launch_description"}
+    assert not helpers, f"{name}: move {sorted(helpers)} into launch_logic"
+
+
+def test_string_parameter_keeps_a_string_when_launch_is_installed() -> None:
+    if importlib.util.find_spec("launch_ros") is None:
+        pytest.skip("launch_ros is not installed (apt ROS only)")
+    value = launch_logic.string_parameter("123")
+    assert value.value == "123" and value.value_type is str
 
 
 def test_default_video_of_the_demo_exists() -> None:

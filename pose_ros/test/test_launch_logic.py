@@ -3,6 +3,8 @@ launch arguments are reported. Plain dicts in, plain dicts out: no `launch` need
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,8 +119,15 @@ def test_pose_parameters_defer_to_the_params_file_unless_overridden() -> None:
                        "use_sim_time": True}]
 
 
+def test_input_size_is_a_multiple_of_8_like_the_estimator_and_the_manifest() -> None:
+    params = ll.pose_node_parameters(webcam_args(input_width="424", input_height="360"), None)
+    assert params == [{"input_width": 424, "input_height": 360, "use_sim_time": False}]
+    with pytest.raises(ValueError, match="'input_height' must be a multiple of 8, got 364"):
+        ll.pose_node_parameters(webcam_args(input_height="364"), None)
+
+
 @pytest.mark.parametrize("name, value, words", [
-    ("input_width", "420", "multiple of 16"),
+    ("input_width", "420", "multiple of 8"),
     ("input_height", "abc", "'input_height' must be an integer"),
     ("heatmap_threshold", "1.5", "'heatmap_threshold' must be <= 1.0"),
     ("paf_threshold", "x", "'paf_threshold' must be a number"),
@@ -189,10 +198,12 @@ def test_demo_chains_image_source_pose_node_and_recorder() -> None:
         ("image_source", "pose_node", "pose_recorder")
     sp = source["parameters"][0]
     assert sp["source"] == "/data/clip.avi" and sp["max_frames"] == 40 and sp["rate_hz"] == 5.0
-    assert sp["loop"] is False and sp["wait_for_subscribers"] == 1
+    # The first frame waits for the pose node and the recorder (which counts frames published).
+    assert sp["loop"] is False and sp["wait_for_subscribers"] == 2
     assert pose["parameters"] == [PARAMS_FILE, {"model": "mobilenet_thin", "use_sim_time": False}]
     assert ("image", "image_raw") in pose["remappings"]
-    assert recorder["parameters"][0] == {"output_dir": "/tmp/out", "expected_frames": 40, "use_sim_time": False}
+    assert recorder["parameters"][0] == {"output_dir": "/tmp/out", "expected_frames": 40,
+                                         "idle_timeout_s": 3.0, "use_sim_time": False}
 
 
 @pytest.mark.parametrize("name, value, words", [
@@ -220,3 +231,12 @@ def test_node_kwargs_can_pin_string_parameters() -> None:
     assert kwargs["parameters"][1] == {"model": ("str", "123"), "estimator": ("str", "openpose_dnn"),
                                        "use_sim_time": False}
     assert plan["parameters"][1]["model"] == "123"  # the plan itself is not modified
+
+
+def test_launch_logic_imports_no_launch_module() -> None:
+    """string_parameter imports launch_ros only when called: launch is apt-only."""
+    code = ("import sys; from pose_ros import launch_logic; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('launch', 'launch_ros')))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ approximate and calibrated intrinsics, and the prefetching reader thread."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_ros.sources import (FALLBACK_FPS, Prefetcher, SourceError, SourceSpec, approximate_camera_model,
-                              classify_source, fit_frame, list_images, load_camera_model,
-                              open_source, publish_rate, target_size)
+from pose_ros.sources import (FALLBACK_FPS, FrameSource, Prefetcher, SourceError, SourceSpec,
+                              approximate_camera_model, classify_source, fit_frame, list_images,
+                              load_camera_model, open_source, publish_rate, target_size)
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 VIDEO = DATA / "vtest.avi"
@@ -278,3 +279,57 @@ def test_prefetcher_keeps_only_the_newest_frame_of_a_live_source(folder: Path) -
         pre.stop()
         src.close()
     assert not pre.running
+
+
+class _StallingSource(FrameSource):
+    """A real folder source whose next read stalls until released, like a camera or
+    stream that stops answering; records whether close() ever ran during a read."""
+
+    def __init__(self, inner: FrameSource, live: bool) -> None:
+        self.spec = SourceSpec("stream" if live else inner.spec.kind, inner.spec.target)
+        self._inner = inner
+        self.in_read = threading.Event()
+        self.release = threading.Event()
+        self.closes = 0
+        self.closed_during_read = False
+
+    def read(self):
+        self.in_read.set()
+        try:
+            self.release.wait()
+            return self._inner.read()
+        finally:
+            self.in_read.clear()
+
+    def close(self) -> None:
+        self.closed_during_read |= self.in_read.is_set()
+        self.closes += 1
+        self._inner.close()
+
+
+def test_prefetcher_close_never_closes_the_source_under_a_running_read(folder: Path) -> None:
+    src = _StallingSource(open_source(str(folder), loop=True), live=True)
+    pre = Prefetcher(src).start()
+    try:
+        assert src.in_read.wait(5.0)
+        assert pre.close(timeout_s=0.05) is False   # the read outlasted the stop timeout
+        assert src.closes == 0 and pre.running
+    finally:
+        src.release.set()                           # the read returns: the reader closes the source
+    deadline = time.monotonic() + 5.0
+    while pre.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not pre.running
+    assert src.closes == 1 and not src.closed_during_read
+    assert pre.close() is True and src.closes == 1   # idempotent
+
+
+def test_prefetcher_close_closes_at_once_when_the_reader_has_ended(folder: Path) -> None:
+    src = _StallingSource(open_source(str(folder)), live=False)
+    src.release.set()
+    pre = Prefetcher(src).start()
+    assert len(_drain(pre)) == 4 and pre.finished and pre.error is None
+    assert pre.close() is True
+    assert src.closes == 1 and not src.closed_during_read and not pre.running
+    idle = _StallingSource(open_source(str(folder)), live=False)
+    assert Prefetcher(idle).close() is True and idle.closes == 1   # never started
