@@ -330,8 +330,10 @@ def make_watcher(context):
             if status.name.startswith("pose_node"):
                 watch.node_status = status
 
+    # Reliable like image_source's publisher: a best-effort reader lost samples here while
+    # the node kept both cores busy, and the progress line fell behind the real count.
     node.create_subscription(CameraInfo, "camera_info", on_info,
-                             QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT))
+                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(PersonKeypointsArray, "persons", on_persons,
                              QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
