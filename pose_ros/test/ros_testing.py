@@ -6,10 +6,8 @@ sample images from Debian's opencv-doc package.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
@@ -17,13 +15,6 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
-SAMPLE_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-
-
-def sample_image(name: str) -> np.ndarray:
-    image = cv2.imread(str(SAMPLE_DATA / name), cv2.IMREAD_COLOR)
-    assert image is not None, f"{SAMPLE_DATA / name} missing: run `make setup` (installs opencv-doc)"
-    return image
 
 
 class RosHarness:

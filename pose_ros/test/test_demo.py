@@ -22,6 +22,7 @@ import pytest
 
 from pose_ros.keypoints_json import read_jsonl
 from pose_ros.skeletons import COCO18
+from sample_media import video_frame_shapes
 
 PKG_ROOT = Path(__file__).resolve().parents[1]
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -114,16 +115,7 @@ def demo_run(tmp_path_factory):
 
 
 def _video_frames(path: Path):
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), f"{path} is not readable"
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame.shape)
-    cap.release()
-    return frames
+    return video_frame_shapes(path)
 
 
 def test_demo_writes_a_consistent_recording(demo_run):

@@ -20,7 +20,8 @@ from std_srvs.srv import SetBool
 
 from pose_ros.node import PARAMS, PoseNode
 from pose_ros.skeletons import COCO18
-from ros_testing import RosHarness, image_msg, sample_image
+from ros_testing import RosHarness, image_msg
+from sample_media import sample_image
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
