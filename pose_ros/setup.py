@@ -1,8 +1,9 @@
 """ament_python build of pose_ros.
 
-Estimator backends are found through the ``pose_ros.estimators`` entry-point group;
-the built-in OpenPose/cv2.dnn backend registers itself exactly the way a third-party
-package would (see ``test/plugin_example``).
+Estimator backends are found through the ``pose_ros.estimators`` entry-point group and
+inference runtimes through ``pose_ros.runtimes``; the built-in ones register themselves
+exactly the way a third-party package would (see ``test/plugin_example`` and
+``test/runtime_plugin_example``).
 """
 
 from glob import glob
@@ -40,6 +41,11 @@ setup(
         ],
         "pose_ros.estimators": [
             "openpose_dnn = pose_ros.estimators.openpose_dnn:OpenPoseDnnEstimator",
+        ],
+        # Forward passes; a third party adds TensorRT or ONNX Runtime the same way.
+        "pose_ros.runtimes": [
+            "opencv = pose_ros.runtimes.opencv_dnn:OpenCvRuntime",
+            "openvino = pose_ros.runtimes.openvino_runtime:OpenVinoRuntime",
         ],
     },
 )

@@ -157,12 +157,19 @@ def test_timings_reported(basketball):
 def test_describe_reports_what_runs(estimator, model_file):
     info = estimator.describe()
     assert info["estimator"] == "openpose_dnn" and info["model"] == "mobilenet_thin"
-    assert info["backend"] == "cpu" and info["target"] == "DNN_TARGET_CPU"
-    assert info["dnn_backend"] == "DNN_BACKEND_OPENCV" and info["fallback_reason"] is None
+    assert info["runtime"] in ("openvino", "opencv") and info["requested_runtime"] == "auto"
+    assert info["device"] == info["backend"] == "cpu" and info["precision"] == "f32"
+    assert info["fallback_reason"] is None
     assert info["input_size"] == [432, 368]
     assert info["model_files"]["weights"] == str(model_file)
     assert info["model_state"] == models.VERIFIED
     assert info["opencv"] == cv2.__version__
+
+
+def test_legacy_backend_option_selects_cv2_dnn(model_file):
+    info = OpenPoseDnnEstimator(backend="cpu", warmup=False).describe()
+    assert info["runtime"] == "opencv" and info["backend"] == "cpu" and info["target"] == "DNN_TARGET_CPU"
+    assert info["dnn_backend"] == "DNN_BACKEND_OPENCV" and info["fallback_reason"] is None
 
 
 def test_unavailable_backend_falls_back_loudly_or_refuses(model_file, caplog):
@@ -196,6 +203,10 @@ def test_cuda_runs_when_available(model_file):
     ({"input_height": -368}, "multiple of 8"),
     ({"input_width": "wide"}, "must be an integer"),
     ({"backend": "tpu"}, "cuda_fp16"),
+    ({"runtime": "opencv", "device": "tpu"}, "cuda_fp16"),
+    ({"runtime": "tensorrt_9000"}, "unknown runtime 'tensorrt_9000'; plugins found: .*opencv"),
+    ({"precision": "int4"}, "f32, f16, bf16"),
+    ({"runtime": "opencv", "precision": "bf16"}, "bf16"),
     ({"colour": "red"}, "unknown option"),
     ({"decode_params": {"heatmap_threshold": 2.0}}, "heatmap_threshold"),
     ({"decode_params": {"bogus": 1}}, "unknown field"),

@@ -15,26 +15,26 @@ from __future__ import annotations
 
 import abc
 import importlib.metadata as md
-import logging
-import re
-import threading
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Dict
 
 import numpy as np
 
 from pose_ros.persons import PoseResult
+from pose_ros.plugins import PluginRegistry
 from pose_ros.skeletons import Skeleton
 
 if TYPE_CHECKING:  # the parser is only needed by estimators that decode OpenPose maps
     from pose_ros.paf import DecodeParams
-
-log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "pose_ros.estimators"
 API_VERSION = 1
 #: Options the pose node passes to every estimator (from its parameters). A plugin must
 #: accept them all, and may ignore those that mean nothing to it.
 COMMON_OPTIONS = ("model", "input_width", "input_height", "backend", "decode_params")
+#: Options choosing the inference runtime (``pose_ros.runtimes``): passed only to estimators
+#: whose class sets ``accepts_runtime_options = True``, so API-1 plugins written before
+#: runtimes existed keep working unchanged.
+RUNTIME_OPTIONS = ("runtime", "device", "precision")
 
 
 class EstimatorError(Exception):
@@ -52,6 +52,9 @@ class Estimator(abc.ABC):
 
     #: Version of this API the plugin was written against; load_estimator refuses others.
     api_version = 1
+    #: True when the constructor takes :data:`RUNTIME_OPTIONS` (it runs its network through
+    #: a ``pose_ros.runtimes`` plugin).
+    accepts_runtime_options = False
 
     def __init__(self, **options) -> None:
         self.options = dict(options)
@@ -113,84 +116,26 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- discovery
 
-_cache_lock = threading.Lock()
-_cache: Optional[Dict[str, md.EntryPoint]] = None
-
-
-def _scan() -> Dict[str, md.EntryPoint]:
-    """Entry points of our group, distribution by distribution so one broken one is skipped."""
-    found: Dict[str, md.EntryPoint] = {}
-    owners: Dict[str, str] = {}
-    seen_dists = set()
-    for dist in md.distributions():
-        try:
-            dist_name = dist.metadata["Name"] or str(getattr(dist, "_path", id(dist)))
-            key = re.sub(r"[-_.]+", "-", dist_name).lower()
-            if key in seen_dists:   # the same distribution again, further down sys.path
-                continue
-            seen_dists.add(key)
-            eps = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
-        except Exception as e:  # noqa: BLE001 - unreadable metadata must not stop discovery
-            log.warning("skipping distribution at %s: unreadable metadata (%s)",
-                        getattr(dist, "_path", "?"), e)
-            continue
-        for ep in eps:
-            if not ep.pattern.match(ep.value):
-                log.warning("skipping estimator %r of %s: malformed entry point %r",
-                            ep.name, dist_name, ep.value)
-            elif ep.name in found:
-                log.warning("estimator %r of %s ignored: already provided by %s (%s)",
-                            ep.name, dist_name, owners[ep.name], found[ep.name].value)
-            else:
-                found[ep.name] = ep
-                owners[ep.name] = dist_name
-    return found
+_registry = PluginRegistry(ENTRY_POINT_GROUP, "estimator")
 
 
 def available_estimators() -> Dict[str, md.EntryPoint]:
     """Installed estimator plugins by name (scanned once per process; see clear_discovery_cache)."""
-    global _cache
-    with _cache_lock:
-        if _cache is None:
-            _cache = _scan()
-        return dict(_cache)
+    return _registry.available()
 
 
 def clear_discovery_cache() -> None:
     """Forget the scan, e.g. after installing a plugin into a running interpreter."""
-    global _cache
-    with _cache_lock:
-        _cache = None
-
-
-def _listing(found: Dict[str, md.EntryPoint], exclude: str = "") -> str:
-    names = sorted(n for n in found if n != exclude)
-    return ", ".join(names) if names else f"none (no package declares the '{ENTRY_POINT_GROUP}' entry-point group)"
+    _registry.clear()
 
 
 def load_estimator(name: str, **options) -> Estimator:
-    """Import plugin ``name`` and construct it with ``options``; every failure is an EstimatorError."""
-    found = available_estimators()
-    ep = found.get(name)
-    if ep is None:
-        raise EstimatorError(f"unknown estimator {name!r}; plugins found: {_listing(found)}")
-    try:
-        cls = ep.load()
-    except Exception as e:  # noqa: BLE001 - a plugin may fail to import in any way
-        raise EstimatorError(f"estimator {name!r} ({ep.value}) failed to import: "
-                             f"{type(e).__name__}: {e}; other plugins found: {_listing(found, name)}") from e
-    if not (isinstance(cls, type) and issubclass(cls, Estimator)):
-        raise EstimatorError(f"estimator {name!r} ({ep.value}) is not a pose_ros.estimators.Estimator "
-                             f"subclass; plugins found: {_listing(found)}")
-    if getattr(cls, "api_version", None) != API_VERSION:
-        raise EstimatorError(f"estimator {name!r} implements plugin API version {cls.api_version!r}, "
-                             f"this pose_ros supports {API_VERSION}")
-    try:
-        return cls(**options)
-    except EstimatorError:
-        raise       # the plugin already says what is wrong, in the contract's own type
-    except Exception as e:  # noqa: BLE001 - a plugin's constructor may fail in any way
-        what = (f"rejected its options {sorted(options)}" if isinstance(e, (TypeError, ValueError))
-                else "failed to start")
-        raise EstimatorError(f"estimator {name!r} ({ep.value}) {what}: {type(e).__name__}: {e} "
-                             f"(plugins found: {_listing(found)})") from e
+    """Import plugin ``name`` and construct it with ``options``; every failure is an EstimatorError.
+
+    ``runtime``, ``device`` and ``precision`` (see :data:`RUNTIME_OPTIONS`) reach only
+    plugins that set ``accepts_runtime_options``; others never see them.
+    """
+    cls = _registry.load_class(name, Estimator, API_VERSION, EstimatorError)
+    if not getattr(cls, "accepts_runtime_options", False):
+        options = {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS}
+    return _registry.construct(name, cls, EstimatorError, **options)

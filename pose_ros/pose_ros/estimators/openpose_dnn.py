@@ -1,86 +1,49 @@
-"""OpenPose-style estimator on OpenCV's DNN module (TensorFlow, Caffe or ONNX models).
+"""OpenPose-style estimator: heatmap + PAF networks, on any inference runtime.
 
 Pipeline: letterbox to the network input (no squashing), ``blobFromImage`` with the
-model's own preprocessing from the manifest, one forward pass, then the PAF parser
-maps the keypoints back to source pixels.
+model's own preprocessing from the manifest, one forward pass through a
+``pose_ros.runtimes`` plugin (cv2.dnn, OpenVINO, or a third party's), then the PAF
+parser maps the keypoints back to source pixels. Pre- and post-processing live here
+once, whatever runs the network.
 
-Backends are chosen by name (``cpu``, ``cpu_fp16``, ``opencl``, ``cuda``,
-``cuda_fp16``). OpenCV itself falls back to the CPU with only a console warning when
-a target is unusable, so this class checks first and reports what really runs in
-``describe()``: a fallback is logged as a warning and recorded as
-``fallback_reason``, or refused with ``strict_backend=True``.
+``runtime="auto"`` (the default) takes OpenVINO when it imports and loads the model's
+format, else cv2.dnn; the runtime reports the device and precision really in use, and
+``describe()`` passes that on. The legacy ``backend`` option (cv2.dnn's ``cpu``,
+``cpu_fp16``, ``opencl``, ``cuda``, ``cuda_fp16``) still works and implies the opencv
+runtime.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from pose_ros import models
+from pose_ros import models, runtimes
 from pose_ros.estimators import Estimator, EstimatorError, as_bgr
 from pose_ros.geometry import apply_letterbox, compute_letterbox, trimmed_input_size
 from pose_ros.paf import DecodeParams, decode_output
 from pose_ros.persons import PoseResult
+from pose_ros.runtimes.opencv_dnn import BACKENDS, LEGACY_BACKENDS, backend_problem  # noqa: F401 - re-exported
 from pose_ros.skeletons import Skeleton, get_skeleton
 
-log = logging.getLogger(__name__)
-
 DEFAULT_MODEL = "mobilenet_thin"
-DEFAULT_BACKEND = "cpu"
+DEFAULT_DEVICE = "cpu"
+#: Compiled networks (OpenVINO's CACHE_DIR) live beside the models, under this folder.
+COMPILED_CACHE = "compiled"
 # Custom model files: OpenPose networks have an output stride of 8.
 CUSTOM_INPUT_MULTIPLE = 8
 CUSTOM_INPUT_SIZE = (368, 368)
 
-#: Backend names -> (cv2.dnn backend constant, cv2.dnn target constant), looked up by
-#: name so an OpenCV that lacks one is detected instead of failing on a raw integer.
-BACKENDS: Dict[str, Tuple[str, str]] = {
-    "cpu": ("DNN_BACKEND_OPENCV", "DNN_TARGET_CPU"),
-    "cpu_fp16": ("DNN_BACKEND_OPENCV", "DNN_TARGET_CPU_FP16"),
-    "opencl": ("DNN_BACKEND_OPENCV", "DNN_TARGET_OPENCL"),
-    "cuda": ("DNN_BACKEND_CUDA", "DNN_TARGET_CUDA"),
-    "cuda_fp16": ("DNN_BACKEND_CUDA", "DNN_TARGET_CUDA_FP16"),
-}
-
-_SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx", ".tflite": "tflite"}
+_SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx", ".tflite": "tflite",
+                   ".xml": "openvino"}
 _OPTIONS = ("model", "model_format", "skeleton", "config", "output", "input_width", "input_height",
-            "backend", "strict_backend", "decode_params", "scale", "mean", "swap_rb", "warmup",
-            "trim_padding")
+            "backend", "runtime", "device", "precision", "strict_backend", "decode_params", "scale", "mean",
+            "swap_rb", "warmup", "trim_padding")
 _FILE_ONLY_OPTIONS = ("model_format", "skeleton", "config", "output")
-
-
-def backend_problem(name: str, capabilities: dict) -> Optional[str]:
-    """Why backend ``name`` cannot run here, or None if OpenCV says it can."""
-    backend_const, target_const = BACKENDS[name]
-    version = capabilities.get("version", cv2.__version__)
-    missing = [c for c in (backend_const, target_const) if not hasattr(cv2.dnn, c)]
-    if missing:
-        return f"OpenCV {version} has no cv2.dnn.{missing[0]}"
-    if name.startswith("cuda"):
-        if not capabilities["cuda_build"]:
-            return (f"OpenCV {version} was built without CUDA (pip's opencv-python wheels never "
-                    "have it); build OpenCV with WITH_CUDA=ON, WITH_CUDNN=ON, OPENCV_DNN_CUDA=ON")
-        if capabilities["cuda_devices"] <= 0:
-            return "OpenCV was built with CUDA but sees no CUDA device (driver, CUDA_VISIBLE_DEVICES?)"
-    if name == "opencl" and not capabilities["opencl"]:
-        return "no usable OpenCL device or runtime (cv2.ocl.haveOpenCL() is False)"
-    backend, target = getattr(cv2.dnn, backend_const), getattr(cv2.dnn, target_const)
-    try:
-        offered = [int(t) for t in cv2.dnn.getAvailableTargets(backend)]
-    except (AttributeError, cv2.error):
-        return None   # old OpenCV without the query: trust the checks above
-    if target not in offered:
-        names = {getattr(cv2.dnn, t): t for _, t in BACKENDS.values() if hasattr(cv2.dnn, t)}
-        note = " (OpenCV runs DNN_TARGET_CPU_FP16 on ARMv8 CPUs only)" if name == "cpu_fp16" else ""
-        return (f"cv2.dnn does not offer {target_const} with {backend_const} on this machine"
-                f"{note}; offered: {', '.join(names.get(t, str(t)) for t in offered) or 'none'}")
-    return None
 
 
 def _input_size(options: dict, key: str, default: int, multiple: int) -> int:
@@ -131,7 +94,7 @@ def _decode_params(value) -> DecodeParams:
 
 
 class OpenPoseDnnEstimator(Estimator):
-    """OpenPose heatmap + PAF networks run by ``cv2.dnn``.
+    """OpenPose heatmap + PAF networks, run by a ``pose_ros.runtimes`` plugin.
 
     Options:
       model          manifest name (default ``mobilenet_thin``) or a path to a model file
@@ -140,8 +103,14 @@ class OpenPoseDnnEstimator(Estimator):
       config         prototxt of a Caffe model file
       output         output layer name (model file only; default: the last layer)
       input_width, input_height   network input (0 = the manifest's); multiples of 8
-      backend        cpu | cpu_fp16 | opencl | cuda | cuda_fp16 (default cpu)
-      strict_backend raise instead of falling back to cpu (default False)
+      runtime        auto | opencv | openvino | a runtime plugin name (default auto: openvino
+                     when it imports and loads the format, else opencv)
+      device         the runtime's device: opencv cpu | opencl | cuda (| cpu_fp16 | cuda_fp16),
+                     openvino cpu | gpu | npu | gpu.1 ... (default cpu)
+      precision      f32 | f16 | bf16 (default f32: the other two change the maps)
+      backend        legacy cv2.dnn device name (cpu, cpu_fp16, opencl, cuda, cuda_fp16);
+                     given without ``runtime``, it selects the opencv runtime
+      strict_backend raise instead of falling back to the CPU (default False)
       decode_params  DecodeParams or dict of its fields
       scale, mean, swap_rb   override the model's blobFromImage preprocessing
       warmup         run one forward pass at start (default True): checks the output
@@ -154,25 +123,18 @@ class OpenPoseDnnEstimator(Estimator):
     """
 
     api_version = 1
+    accepts_runtime_options = True
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
         unknown = sorted(set(options) - set(_OPTIONS))
         if unknown:
             raise EstimatorError(f"openpose_dnn: unknown option(s) {unknown}; accepted: {', '.join(_OPTIONS)}")
-        self._requested_backend = str(options.get("backend") or DEFAULT_BACKEND).lower()
-        if self._requested_backend not in BACKENDS:
-            raise EstimatorError(f"backend {self._requested_backend!r} unknown; choose one of "
-                                 f"{', '.join(BACKENDS)}")
         self._strict = _flag(options, "strict_backend", False)
-        self._fallback_reason: Optional[str] = None
-        self._caps = models.opencv_capabilities()
-        self._lock = threading.Lock()
         self.set_decode_params(_decode_params(options.get("decode_params")))
         self._trim_padding = _flag(options, "trim_padding", True)
         self._configure_model(options)
-        self._net = self._read_net()
-        self._select_backend()
+        self._runtime = self._start_runtime(options)
         if _flag(options, "warmup", True):
             self._warm_up()
 
@@ -235,49 +197,26 @@ class OpenPoseDnnEstimator(Estimator):
         self._mean = mean
         self._swap_rb = _flag(options, "swap_rb", swap_rb)
 
-    def _read_net(self):
-        problem = models.format_support_error(self._format, self._caps)
-        if problem:
-            raise EstimatorError(problem)
-        weights, config = str(self._files["weights"]), self._files.get("config")
-        try:
-            if self._format == "tensorflow":
-                return (cv2.dnn.readNetFromTensorflow(weights, str(config)) if config
-                        else cv2.dnn.readNetFromTensorflow(weights))
-            if self._format == "caffe":
-                return cv2.dnn.readNetFromCaffe(str(config), weights)
-            if self._format == "onnx":
-                return cv2.dnn.readNetFromONNX(weights)
-            return cv2.dnn.readNetFromTFLite(weights)
-        except cv2.error as e:
-            raise EstimatorError(f"OpenCV {self._caps['version']} could not load {weights} as a "
-                                 f"{self._format} model: {str(e).strip().splitlines()[-1]}") from e
-
-    def _apply_backend(self, name: str) -> None:
-        backend_const, target_const = BACKENDS[name]
-        self._net.setPreferableBackend(getattr(cv2.dnn, backend_const))
-        self._net.setPreferableTarget(getattr(cv2.dnn, target_const))
-        self._backend = name
-
-    def _fall_back(self, reason: str) -> None:
-        if self._strict:
-            raise EstimatorError(f"backend {self._requested_backend!r} is not usable: {reason}")
-        log.warning("openpose_dnn: backend %r is not usable, FALLING BACK TO CPU: %s",
-                    self._requested_backend, reason)
-        self._fallback_reason = reason
-        self._apply_backend("cpu")
-
-    def _select_backend(self) -> None:
-        problem = backend_problem(self._requested_backend, self._caps)
-        if problem:
-            self._fall_back(problem)
-        else:
-            self._apply_backend(self._requested_backend)
+    def _start_runtime(self, options: dict) -> runtimes.Runtime:
+        """Choose and load the runtime; the legacy ``backend`` option means cv2.dnn's device names."""
+        backend = options.get("backend")
+        requested = str(options.get("runtime") or ("opencv" if backend else runtimes.AUTO)).lower()
+        device = str(options.get("device") or backend or DEFAULT_DEVICE).lower()
+        precision = str(options.get("precision") or "f32").lower()
+        if precision not in runtimes.PRECISIONS:
+            raise EstimatorError(f"precision {precision!r} unknown; choose one of {', '.join(runtimes.PRECISIONS)}")
+        if backend and str(backend).lower() not in BACKENDS:
+            raise EstimatorError(f"backend {backend!r} unknown; choose one of {', '.join(LEGACY_BACKENDS)}")
+        name, self._runtime_choice = runtimes.choose_runtime(requested, self._format)
+        self._requested = {"runtime": requested, "device": device, "precision": precision}
+        network = runtimes.NetworkModel(
+            format=self._format, weights=Path(self._files["weights"]), config=self._files.get("config"),
+            output=self._output, name=self._model_name, cache_dir=models.cache_dir() / COMPILED_CACHE)
+        return runtimes.load_runtime(name, network, device=device, precision=precision, strict=self._strict)
 
     def _forward(self, blob: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self._net.setInput(blob)
-            return self._net.forward(self._output) if self._output else self._net.forward()
+        """The one call site of the network (every scale, every flip goes through here)."""
+        return self._runtime.forward(blob)
 
     def _warm_up_size(self) -> tuple[int, int]:
         """Network input of the warm-up pass: what a 4:3 camera (the common case) runs at,
@@ -287,19 +226,7 @@ class OpenPoseDnnEstimator(Estimator):
     def _warm_up(self) -> None:
         """One forward pass on a blank input: proves the backend works and the layout fits."""
         net_w, net_h = self._warm_up_size()
-        blob = np.zeros((1, 3, net_h, net_w), np.float32)
-        try:
-            out = self._forward(blob)
-        except cv2.error as e:
-            if self._backend == "cpu":
-                raise EstimatorError(f"forward pass of {self._model_name} fails: "
-                                     f"{str(e).strip().splitlines()[-1]}") from e
-            self._fall_back(f"forward pass on {self._backend} failed: {str(e).strip().splitlines()[-1]}")
-            try:
-                out = self._forward(blob)
-            except cv2.error as e2:
-                raise EstimatorError(f"forward pass of {self._model_name} fails on cpu too, after "
-                                     f"{self._fallback_reason}: {str(e2).strip().splitlines()[-1]}") from e2
+        out = self._forward(np.zeros((1, 3, net_h, net_w), np.float32))
         channels = out.shape[1] if out.ndim == 4 else -1
         if channels != self._skeleton.output_channels:
             raise EstimatorError(
@@ -321,11 +248,7 @@ class OpenPoseDnnEstimator(Estimator):
         boxed = apply_letterbox(bgr, transform, pad_value=0)
         blob = cv2.dnn.blobFromImage(boxed, self._scale, (net_w, net_h), self._mean, self._swap_rb, False)
         t1 = time.perf_counter()
-        try:
-            out = self._forward(blob)
-        except cv2.error as e:
-            raise EstimatorError(f"forward pass failed on {self._backend}: "
-                                 f"{str(e).strip().splitlines()[-1]}") from e
+        out = self._forward(blob)
         t2 = time.perf_counter()
         persons = decode_output(out, self._skeleton, self.decode_params, transform)
         t3 = time.perf_counter()
@@ -341,7 +264,7 @@ class OpenPoseDnnEstimator(Estimator):
         return trimmed_input_size(image_w, image_h, self._input_w, self._input_h, self._input_multiple)
 
     def describe(self) -> dict:
-        backend_const, target_const = BACKENDS[self._backend]
+        run = self._runtime.describe()
         return {
             "estimator": "openpose_dnn",
             "model": self._model_name,
@@ -349,15 +272,18 @@ class OpenPoseDnnEstimator(Estimator):
             "model_state": self._model_state,
             "format": self._format,
             "skeleton": self._skeleton.name,
-            "backend": self._backend,
-            "target": target_const,
-            "dnn_backend": backend_const,
-            "requested_backend": self._requested_backend,
-            "fallback_reason": self._fallback_reason,
+            **run,
+            "runtime_choice": self._runtime_choice,
+            "requested_runtime": self._requested["runtime"],
+            "requested_precision": self._requested["precision"],
+            # pose_ros 0.1 names, kept for diagnostics readers: the device really in use
+            "backend": run.get("device"),
+            "target": run.get("target", run.get("device")),
+            "requested_backend": self._requested["device"],
             "input_size": [self._input_w, self._input_h],
             "trim_padding": self._trim_padding,
             "output": self._output,
             "preprocessing": {"scale": self._scale, "mean": list(self._mean), "swap_rb": self._swap_rb},
             "decode_params": asdict(self.decode_params),
-            "opencv": self._caps["version"],
+            "opencv": cv2.__version__,
         }

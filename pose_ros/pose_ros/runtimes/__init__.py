@@ -1,0 +1,158 @@
+"""Inference runtimes: the forward pass of a network, as plugins.
+
+An estimator owns a model family's pre- and post-processing (letterbox, blob, PAF
+parsing); a runtime owns only "NCHW float32 blob in, NCHW float32 maps out" on some
+device. Keeping the two apart lets the same OpenPose estimator run on cv2.dnn, on
+OpenVINO (2-3x faster on x86 CPUs, measured in bench/RESULTS.md) or on a third
+party's TensorRT / ONNX Runtime package, found through the ``pose_ros.runtimes``
+entry-point group exactly like the built-in ones::
+
+    entry_points={"pose_ros.runtimes": ["my_rt = my_pkg.module:MyRuntime"]}
+
+A runtime states the model formats it loads (:attr:`Runtime.formats`) and reports in
+:meth:`Runtime.describe` the device and precision really in use, after any fallback.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.metadata as md
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from pose_ros.estimators import EstimatorError
+from pose_ros.plugins import PluginRegistry
+
+ENTRY_POINT_GROUP = "pose_ros.runtimes"
+API_VERSION = 1
+AUTO = "auto"
+#: ``auto`` prefers these, in order, when installed and able to load the model's format.
+AUTO_PREFERENCE = ("openvino", "opencv")
+PRECISIONS = ("f32", "f16", "bf16")
+
+
+class RuntimeUnavailable(EstimatorError):
+    """A runtime cannot be found, imported, or run this model on this machine; says why."""
+
+
+@dataclass(frozen=True)
+class NetworkModel:
+    """What a runtime needs to load a network.
+
+    ``output`` names the output layer (cv2.dnn) or tensor (OpenVINO, with or without
+    TensorFlow's ``:0``); None means the network's only / last output. ``cache_dir`` is
+    where a runtime may keep compiled networks between runs (None: no caching).
+    """
+
+    format: str                   # tensorflow | caffe | onnx | tflite | openvino
+    weights: Path
+    config: Optional[Path] = None
+    output: Optional[str] = None
+    name: str = ""
+    cache_dir: Optional[Path] = None
+
+
+def usable_cpu_count() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's core count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class Runtime(abc.ABC):
+    """Base class of runtime plugins: one loaded network on one device.
+
+    ``forward`` is called from one thread at a time. Constructors raise
+    :class:`RuntimeUnavailable` with the reason when they cannot run the model.
+    """
+
+    api_version = 1
+    #: Model formats this runtime can load (see :class:`NetworkModel`).
+    formats: Tuple[str, ...] = ()
+    #: Shown in the error when the runtime's library is missing, e.g. ``pip install openvino``.
+    install_hint: str = ""
+
+    @classmethod
+    def unavailable_reason(cls) -> Optional[str]:
+        """Why this runtime cannot run at all here (library missing), or None if it can."""
+        return None
+
+    def __init__(self, model: NetworkModel, device: str = "cpu", precision: str = "f32",
+                 threads: int = 0, strict: bool = False) -> None:
+        """``threads`` 0 = every usable core; ``strict`` refuses a device fallback instead of logging it."""
+        self.model = model
+        self.requested_device = device
+        self.requested_precision = precision
+        self.threads = threads or usable_cpu_count()
+        self.strict = strict
+
+    @abc.abstractmethod
+    def forward(self, blob: np.ndarray) -> np.ndarray:
+        """Run the network on an NCHW float32 blob; return the output as NCHW float32."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict:
+        """What really runs: at least ``runtime``, ``device``, ``precision``, ``fallback_reason``."""
+
+
+# --------------------------------------------------------------------------- discovery
+
+_registry = PluginRegistry(ENTRY_POINT_GROUP, "runtime")
+
+
+def available_runtimes() -> Dict[str, md.EntryPoint]:
+    """Installed runtime plugins by name (importable or not: see :func:`runtime_class`)."""
+    return _registry.available()
+
+
+def clear_discovery_cache() -> None:
+    """Forget the scan, e.g. after installing a runtime into a running interpreter."""
+    _registry.clear()
+
+
+def runtime_class(name: str) -> type:
+    """The class of runtime ``name``; RuntimeUnavailable (naming the install command) if it cannot run."""
+    cls = _registry.load_class(name, Runtime, API_VERSION, RuntimeUnavailable)
+    reason = cls.unavailable_reason()
+    if reason:
+        hint = f"; install it with `{cls.install_hint}`" if cls.install_hint else ""
+        raise RuntimeUnavailable(f"runtime {name!r} is not available: {reason}{hint}")
+    return cls
+
+
+def choose_runtime(requested: str, model_format: str) -> Tuple[str, str]:
+    """The runtime to use for ``requested`` (a name or ``auto``) and a model format, and why.
+
+    ``auto`` takes the first of :data:`AUTO_PREFERENCE` that is installed, importable and
+    loads the format; a named runtime must load the format or this raises.
+    """
+    requested = (requested or AUTO).strip().lower()
+    if requested != AUTO:
+        cls = runtime_class(requested)
+        if model_format not in cls.formats:
+            raise RuntimeUnavailable(f"runtime {requested!r} cannot load {model_format} models "
+                                     f"(it loads: {', '.join(cls.formats)})")
+        return requested, "requested"
+    skipped = []
+    for name in AUTO_PREFERENCE:
+        try:
+            cls = runtime_class(name)
+        except RuntimeUnavailable as e:
+            skipped.append(str(e))
+            continue
+        if model_format in cls.formats:
+            why = "auto" + (f" ({'; '.join(skipped)})" if skipped else "")
+            return name, why
+        skipped.append(f"{name} does not load {model_format} models")
+    raise RuntimeUnavailable(f"no installed runtime loads {model_format} models: {'; '.join(skipped)}")
+
+
+def load_runtime(name: str, model: NetworkModel, **options) -> Runtime:
+    """Construct runtime ``name`` (not ``auto``: see :func:`choose_runtime`) for ``model``."""
+    cls = runtime_class(name)
+    return _registry.construct(name, cls, RuntimeUnavailable, model=model, **options)
