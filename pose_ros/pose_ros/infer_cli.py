@@ -278,6 +278,9 @@ def estimator_options(args: argparse.Namespace) -> dict:
         options["input_width"], options["input_height"] = args.input_size
     if args.backend:
         options["backend"] = args.backend
+    for name in ("runtime", "device", "precision"):   # only estimators that take runtimes receive these
+        if getattr(args, name):
+            options[name] = getattr(args, name)
     decode = {}
     if args.min_score is not None:
         decode["min_person_score"] = args.min_score
@@ -314,7 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimator", default="openpose_dnn", help="estimator plugin (default %(default)s)")
     p.add_argument("--model", help="model name from the manifest or a model file (default: the estimator's)")
     p.add_argument("--input-size", type=parse_size, metavar="WxH", help="network input size, e.g. 432x368")
-    p.add_argument("--backend", help="cv2.dnn backend: cpu, cpu_fp16, opencl, cuda, cuda_fp16 (default cpu)")
+    p.add_argument("--runtime", help="inference runtime: auto (default: openvino when installed, else opencv), "
+                   "opencv, openvino, or a pose_ros.runtimes plugin")
+    p.add_argument("--device", help="runtime device: cpu (default), gpu, npu (openvino); opencl, cuda (opencv)")
+    p.add_argument("--precision", choices=("f32", "f16", "bf16"), help="inference precision (default f32)")
+    p.add_argument("--backend", help="deprecated cv2.dnn backend: cpu, cpu_fp16, opencl, cuda, cuda_fp16; "
+                   "selects --runtime opencv")
     p.add_argument("--min-score", type=float, help="drop persons scoring below this (default: the estimator's)")
     p.add_argument("--min-parts", type=int, help="drop persons with fewer keypoints (default: the estimator's)")
     p.add_argument("--max-frames", type=int, default=0, metavar="N",
@@ -455,7 +463,8 @@ def _summary(out: Path, json_path: Optional[str], people: List[int], ms: List[fl
     counts = np.asarray(people)
     print(f"{PROG}: {len(people)} frame(s), people per frame mean {counts.mean():.2f} "
           f"(max {counts.max()}), {np.mean(ms):.0f} ms per frame "
-          f"[{desc.get('model', '?')} {desc.get('input_size', '')} on {desc.get('backend', '?')}]",
+          f"[{desc.get('model', '?')} {desc.get('input_size', '')} on {desc.get('runtime', '?')}/"
+          f"{desc.get('device', desc.get('backend', '?'))} {desc.get('precision', '')}]",
           file=sys.stderr)
     print(f"{PROG}: annotated -> {out}" + (f", keypoints -> {json_path}" if json_path not in (None, "-") else ""),
           file=sys.stderr)

@@ -32,7 +32,7 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool
 
-from . import image_convert
+from . import image_convert, runtimes
 from .draw import draw_persons
 from .estimators import Estimator, EstimatorError, available_estimators, load_estimator
 from .frame_slot import LatestFrameSlot
@@ -42,6 +42,7 @@ from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_
 from .qos import RELIABILITY
 from .paf import DecodeParams
 from .rate_stats import LatencyWindow, RateMeter
+from .runtimes.opencv_dnn import LEGACY_BACKENDS
 from .tracking import PersonTracker
 
 try:  # Jazzy and newer
@@ -81,9 +82,17 @@ PARAMS = (
           "then trims the padding (a 16:9 camera runs at 432x248).", "reload", 8, 4096, 8),
     Param("input_height", 368, "Largest network input height in pixels (multiple of 8).", "reload",
           8, 4096, 8),
-    Param("dnn_backend", "cpu", "OpenCV DNN backend/target: cpu, cpu_fp16, opencl, cuda, cuda_fp16. "
-          "The backend actually in use is reported in /diagnostics.", "reload",
-          choices=("cpu", "cpu_fp16", "opencl", "cuda", "cuda_fp16")),
+    Param("runtime", runtimes.AUTO, "Inference runtime: auto (OpenVINO when it is installed and loads the "
+          "model, else OpenCV DNN), opencv, openvino, or a runtime plugin name (entry-point group "
+          "pose_ros.runtimes). The runtime, device and precision in use are reported in /diagnostics.",
+          "reload"),
+    Param("device", "cpu", "Device of the runtime: opencv cpu, opencl, cuda (cpu_fp16, cuda_fp16); openvino "
+          "cpu, gpu, npu, gpu.1 ... An unusable device falls back to the CPU with a warning.", "reload"),
+    Param("precision", "f32", "Inference precision. f16/bf16 are faster on some hardware but change the maps "
+          "(measured with bf16: 3 persons became 2).", "reload", choices=runtimes.PRECISIONS),
+    Param("dnn_backend", "cpu", "Deprecated (use runtime and device): a cv2.dnn target, cpu, cpu_fp16, opencl, "
+          "cuda, cuda_fp16. Anything but cpu selects runtime opencv on that device.", "reload",
+          choices=LEGACY_BACKENDS),
     Param("heatmap_threshold", _DECODE.heatmap_threshold, "Minimum heatmap peak for a keypoint candidate.", "decode", 0.0, 1.0),
     Param("paf_threshold", _DECODE.paf_threshold, "Minimum PAF alignment of one sample along a limb.", "decode", -1.0, 1.0),
     Param("min_parts", _DECODE.min_parts, "Drop persons with fewer detected keypoints.", "decode", 1, 25, 1),
@@ -239,7 +248,13 @@ class PoseNode(Node):
                     return SetParametersResult(
                         successful=False,
                         reason=f"unknown estimator {value!r}; installed: {', '.join(sorted(found)) or 'none'}")
-            if param.name in ("model", "estimator") and not str(value).strip():
+            if param.name == "runtime" and value != runtimes.AUTO:
+                found = runtimes.available_runtimes()
+                if value not in found:
+                    return SetParametersResult(
+                        successful=False, reason=f"unknown runtime {value!r}; installed: "
+                        f"{', '.join([runtimes.AUTO] + sorted(found))}")
+            if param.name in ("model", "estimator", "device") and not str(value).strip():
                 return SetParametersResult(successful=False, reason=f"{param.name} must not be empty")
             # Built-in backend only: third-party estimators may name their models differently.
             if (param.name == "model" and self._p("estimator") == BUILTIN_ESTIMATOR
@@ -277,8 +292,10 @@ class PoseNode(Node):
         return {name: self._p(name) for name in DECODE_FIELDS if name in PARAM_BY_NAME}
 
     def _estimator_options(self) -> tuple:
+        runtime, device = runtimes.fold_legacy_backend(self._p("runtime"), self._p("device"),
+                                                       self._p("dnn_backend"))
         return (self._p("estimator"), self._p("model"), self._p("input_width"),
-                self._p("input_height"), self._p("dnn_backend"))
+                self._p("input_height"), self._p("dnn_backend"), runtime, device, self._p("precision"))
 
     def _ensure_estimator(self) -> Optional[Estimator]:
         """(Re)load the estimator when its options changed; keep the old one if loading fails."""
@@ -286,11 +303,12 @@ class PoseNode(Node):
         retry_due = (self._estimator_error != ""
                      and time.monotonic() - self._estimator_failed_at > RELOAD_RETRY_S)
         if key != self._estimator_key or retry_due:
-            name, model, width, height, backend = key
+            name, model, width, height, backend, runtime, device, precision = key
             self._estimator_key = key
             try:
                 est = load_estimator(name, model=model, input_width=width, input_height=height,
-                                     backend=backend, decode_params=DecodeParams(**self._decode_values()))
+                                     backend=backend, decode_params=DecodeParams(**self._decode_values()),
+                                     runtime=runtime, device=device, precision=precision)
                 info = dict(est.describe())  # once per load: diagnostics read the copy
             except Exception as exc:  # a plugin may raise anything; the node must survive it
                 self._estimator_error = (f"cannot load estimator {name!r} with model {model!r}: {exc} "
@@ -304,7 +322,7 @@ class PoseNode(Node):
                 self.get_logger().info(
                     "estimator ready: " + ", ".join(f"{k}={v}" for k, v in info.items()))
                 if info.get("fallback_reason"):
-                    self.get_logger().warning(f"DNN backend fallback: {info['fallback_reason']}")
+                    self.get_logger().warning(f"device fallback: {info['fallback_reason']}")
         if self._estimator is not None:
             decode = DecodeParams(**self._decode_values())
             if decode != self._decode_params:
@@ -455,7 +473,8 @@ class PoseNode(Node):
     def _publish_diagnostics(self) -> None:
         s = self.stats()
         info = self._estimator_info
-        status = DiagnosticStatus(name=f"{self.get_name()}: pose", hardware_id=str(info.get("backend", "none")))
+        hardware = f"{info.get('runtime', self._p('estimator'))}/{info.get('device', info.get('backend', 'none'))}"
+        status = DiagnosticStatus(name=f"{self.get_name()}: pose", hardware_id=hardware)
         if self._estimator is None or self._estimator_error:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or "no estimator"
         elif s["last_error"]:
@@ -468,6 +487,8 @@ class PoseNode(Node):
             status.level, status.message = DiagnosticStatus.OK, "running"
         fmt = {float: lambda v: f"{v:.2f}", type(None): lambda v: "n/a"}
         values = {**s, "backend": info.get("backend", "none"), "target": info.get("target", "none"),
+                  "runtime": info.get("runtime", "n/a"), "device": info.get("device", "n/a"),
+                  "precision": info.get("precision", "n/a"),
                   "model": info.get("model", self._p("model")), "estimator": self._p("estimator")}
         status.values = [KeyValue(key=k, value=fmt.get(type(v), str)(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[status])

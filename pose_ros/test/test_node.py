@@ -7,6 +7,7 @@ camera and consumer; everything goes through Fast DDS like on a robot.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -292,6 +293,9 @@ def test_threshold_change_at_run_time_takes_effect(rig):
 @pytest.mark.parametrize("name,value,reason", [
     ("heatmap_threshold", 1.0, "heatmap_threshold"),  # in the descriptor's range, refused by the parser
     ("dnn_backend", "tpu", "one of"),
+    ("runtime", "no_such_runtime", "installed: auto, "),
+    ("precision", "int8", "one of"),
+    ("device", " ", "empty"),
     ("estimator", "no_such_plugin", "openpose_dnn"),
     ("model", "", "empty"),
     ("model", "no_such_model", "mobilenet_thin"),
@@ -346,6 +350,8 @@ def test_diagnostics_report_rates_latency_and_backend(rig):
     values = {kv.key: kv.value for kv in status[-1].status[0].values}
     assert status[-1].status[0].name == "pose_node: pose"
     assert values["backend"] == "cpu" and values["model"] == "mobilenet_thin"
+    assert values["device"] == "cpu" and values["precision"] == "f32"
+    assert values["runtime"] == rig.pose._estimator.describe()["runtime"] != "n/a"
     assert float(values["latency_p50_ms"]) > 0 and float(values["inference_ms"]) > 0
     assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"])
 
@@ -450,3 +456,55 @@ def test_stamps_jumping_back_in_time_restart_the_order_instead_of_silencing_the_
     assert stats["time_jumps"] == 1 and stats["frames_stale"] == 0
     again = [p.id for p in rig.output_for(2_000_000_000).persons]
     assert not set(again) & set(first_ids), "tracks from before the jump are forgotten"
+
+
+def _diag_values(diags: list) -> list:
+    return [(a.status[0], {kv.key: kv.value for kv in a.status[0].values}) for a in diags]
+
+
+def test_runtime_switch_at_run_time_takes_effect_without_restart(rig):
+    pytest.importorskip("openvino", reason="switching needs both built-in runtimes")
+    diags: list[DiagnosticArray] = []
+    rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    before = rig.pose._estimator
+    for i, runtime in enumerate(("openvino", "opencv", "openvino")):
+        assert rig.pose.set_parameters([Parameter("runtime", value=runtime)])[0].successful
+        stamp = (i + 1) * 1_000_000_000
+        rig.send(image_msg(BASKETBALL, stamp))
+        _assert_basketball_players(rig.output_for(stamp))
+        assert rig.pose._estimator.describe()["runtime"] == runtime
+        assert rig.ros.spin_until(lambda: any(v.get("runtime") == runtime and v.get("frames_processed") == str(i + 1)
+                                              for _, v in _diag_values(diags)), 5)
+    assert rig.pose._estimator is not before and rig.pose.stats()["last_error"] == ""
+
+
+@pytest.fixture
+def missing_runtime(tmp_path, monkeypatch):
+    """A real pose_ros.runtimes entry point whose library is not installed (runtime_plugin_example)."""
+    import shutil
+    from pose_ros import runtimes
+    example = Path(__file__).parent / "runtime_plugin_example"
+    shutil.copytree(example / "pose_ros_test_runtime", tmp_path / "pose_ros_test_runtime")
+    info = tmp_path / "pose_ros_test_runtime-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pose-ros-test-runtime\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[pose_ros.runtimes]\nmissing_library_example = pose_ros_test_runtime:MissingLibraryRuntime\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runtimes.clear_discovery_cache()
+    yield "missing_library_example"
+    runtimes.clear_discovery_cache()
+
+
+def test_unavailable_runtime_is_an_error_naming_the_install_while_the_old_one_serves(rig, missing_runtime):
+    diags: list[DiagnosticArray] = []
+    rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    serving = rig.pose._estimator.describe()["runtime"]
+    assert rig.pose.set_parameters([Parameter("runtime", value=missing_runtime)])[0].successful
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    _assert_basketball_players(rig.output_for(1_000_000_000))   # the previous estimator keeps serving
+
+    def error_reported():
+        return any(status.level == DiagnosticStatus.ERROR and "pip install pose-ros-example-accelerator"
+                   in status.message and values.get("runtime") == serving for status, values in _diag_values(diags))
+    assert rig.ros.spin_until(error_reported, 5)

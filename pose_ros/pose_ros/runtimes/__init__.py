@@ -152,6 +152,24 @@ def choose_runtime(requested: str, model_format: str) -> Tuple[str, str]:
     raise RuntimeUnavailable(f"no installed runtime loads {model_format} models: {'; '.join(skipped)}")
 
 
+def fold_legacy_backend(runtime: str, device: str, dnn_backend: str) -> Tuple[str, str]:
+    """(runtime, device) with pose_ros 0.1's ``dnn_backend`` folded in.
+
+    ``dnn_backend`` named cv2.dnn targets. Its old default ``cpu`` (in every params file
+    written for 0.1) now means no preference; any other value (``cuda``, ``opencl``,
+    ``cpu_fp16`` ...) asks for cv2.dnn on that target, so it selects the opencv runtime
+    when ``runtime`` is ``auto`` and becomes the device when ``device`` is left at ``cpu``.
+    """
+    runtime, device = (runtime or AUTO).strip().lower(), (device or "cpu").strip().lower()
+    legacy = (dnn_backend or "cpu").strip().lower()
+    if legacy != "cpu":
+        if runtime == AUTO:
+            runtime = "opencv"
+        if device == "cpu":
+            device = legacy
+    return runtime, device
+
+
 def load_runtime(name: str, model: NetworkModel, **options) -> Runtime:
     """Construct runtime ``name`` (not ``auto``: see :func:`choose_runtime`) for ``model``."""
     cls = runtime_class(name)
