@@ -84,11 +84,11 @@ def _read(cap) -> np.ndarray:
 
 
 def run(frames: int = 20, width: int = 432, height: int = 368, video: str = VIDEO,
-        block: int = 5) -> Dict[str, float]:
-    """fps of the tutorial loop and of ours over the same frames (interleaved blocks)."""
+        block: int = 5, runtime: str = "opencv") -> Dict[str, float]:
+    """fps of the tutorial loop (cv2.dnn) and of ours on ``runtime`` over the same frames (interleaved blocks)."""
     tutorial = TutorialPipeline(width, height)
     ours = load_estimator("openpose_dnn", model=MODEL, input_width=width, input_height=height,
-                          backend="cpu")
+                          runtime=runtime)
     cap_base, cap_ours = _reader(video), _reader(video)
     warm = _read(cap_base)
     _read(cap_ours)

@@ -195,11 +195,12 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, video: str = VIDEO,
         node_env: Optional[Dict[str, str]] = None, rss_every_s: float = 0.0,
-        label: str = "") -> Dict[str, object]:
+        label: str = "", node_params: Optional[Dict[str, str]] = None) -> Dict[str, object]:
     """Stream ``rate_hz * seconds`` frames through image_source -> pose_node -> here.
 
     ``node_env`` adds environment variables to the pose_node process only (e.g.
-    OPENCV_FOR_THREADS_NUM). ``rss_every_s`` > 0 samples the node's VmRSS that often
+    OPENCV_FOR_THREADS_NUM), ``node_params`` ROS parameters (e.g. ``{"runtime": "opencv"}``).
+    ``rss_every_s`` > 0 samples the node's VmRSS that often
     (for the soak test). Returns the metrics; ``errors`` lists anything that went wrong.
     """
     n = next(_run_counter)
@@ -216,7 +217,9 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
         node = spawn("pose_ros.node", [
             "-r", f"__ns:={namespace}", "-r", "image:=image_raw",
             "-p", f"input_width:={width}", "-p", f"input_height:={height}",
-            "-p", "publish_annotated:=false"], {**env, **(node_env or {})}, logdir / "pose_node.log")
+            "-p", "publish_annotated:=false",
+            *[arg for k, v in (node_params or {}).items() for arg in ("-p", f"{k}:={v}")]],
+            {**env, **(node_env or {})}, logdir / "pose_node.log")
         collector.node_pid = node.pid
         # The node's 1 Hz diagnostics timer first fires once spinning, i.e. after the
         # model is loaded and warmed up: the first message means "ready".
@@ -315,6 +318,7 @@ def summarise(seen: Observed, rate_hz: float, frames: int, width: int, height: i
         "node_bad_input": int(last.get("bad_input", -1)),
         "node_estimator_errors": int(last.get("estimator_errors", -1)),
         "node_diag_level": int(last.get("_level", -1)),
+        "node_runtime": f"{last.get('runtime', '?')}/{last.get('device', '?')} {last.get('precision', '')}".strip(),
         "rss_kb": list(seen.rss_kb), "source_exit": source_rc,
         "errors": errors,
     }
@@ -363,12 +367,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="OPENCV_FOR_THREADS_NUM for pose_node (0 = OpenCV's default)")
     ap.add_argument("--video", default=VIDEO)
+    ap.add_argument("--runtime", default="", help="pose_node runtime parameter (default: the node's, auto)")
     args = ap.parse_args()
     seconds = args.seconds or (12.0 if args.quick else 40.0)
     node_env = {"OPENCV_FOR_THREADS_NUM": str(args.threads)} if args.threads else None
     failed = False
     for rate in args.rates:
-        r = run(rate, seconds, args.width, args.height, args.video, node_env=node_env)
+        r = run(rate, seconds, args.width, args.height, args.video, node_env=node_env,
+                node_params={"runtime": args.runtime} if args.runtime else None)
         print(describe(r), flush=True)
         failed |= bool(r["errors"])
     sys.exit(1 if failed else 0)

@@ -70,9 +70,10 @@ def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def make_estimator(width: int, height: int, backend: str = "cpu", **options):
+def make_estimator(width: int, height: int, runtime: str = "opencv", **options):
+    """The default model on ``runtime`` (cv2.dnn unless told: the thread experiments are about it)."""
     return load_estimator("openpose_dnn", model=MODEL, input_width=width, input_height=height,
-                          backend=backend, **options)
+                          runtime=runtime, **options)
 
 
 def trim_experiment(runs: int = 10, size: Tuple[int, int] = DEFAULT_SIZE,
@@ -94,9 +95,9 @@ def trim_experiment(runs: int = 10, size: Tuple[int, int] = DEFAULT_SIZE,
 
 
 def time_estimator(width: int, height: int, frames: Sequence[np.ndarray], runs: int,
-                   warmup: int = 2) -> Dict[str, float]:
+                   warmup: int = 2, runtime: str = "opencv") -> Dict[str, float]:
     """Per-stage timings of ``runs`` calls of ``infer`` (cycling over ``frames``)."""
-    est = make_estimator(width, height)
+    est = make_estimator(width, height, runtime)
     for i in range(warmup):
         est.infer(frames[i % len(frames)])
     stages: Dict[str, List[float]] = {"preprocess": [], "forward": [], "parse": [], "total": []}
@@ -107,7 +108,7 @@ def time_estimator(width: int, height: int, frames: Sequence[np.ndarray], runs: 
             stages[key].append(result.timings_ms[key])
         stages["total"].append(sum(result.timings_ms.values()))
         persons.append(len(result.persons))
-    row: Dict[str, float] = {"width": width, "height": height, "runs": runs,
+    row: Dict[str, float] = {"width": width, "height": height, "runs": runs, "runtime": runtime,
                              "threads": cv2.getNumThreads(), "persons_mean": float(np.mean(persons))}
     for key, values in stages.items():
         row[f"{key}_p50_ms"] = pct(values, 50)
@@ -117,10 +118,10 @@ def time_estimator(width: int, height: int, frames: Sequence[np.ndarray], runs: 
 
 
 def run(sizes: Sequence[Tuple[int, int]] = SIZES, runs: int = 20, warmup: int = 2,
-        video: str = VIDEO) -> List[Dict[str, float]]:
+        video: str = VIDEO, runtime: str = "opencv") -> List[Dict[str, float]]:
     """One row per input size."""
     frames = read_frames(video, min(runs, 20))
-    return [time_estimator(w, h, frames, runs, warmup) for w, h in sizes]
+    return [time_estimator(w, h, frames, runs, warmup, runtime) for w, h in sizes]
 
 
 def threads_experiment(values: Sequence[int], runs: int = 10, size: Tuple[int, int] = DEFAULT_SIZE,

@@ -21,7 +21,8 @@ import pytest
 
 from pose_ros import models
 from pose_ros.estimators import EstimatorError
-from pose_ros.estimators.openpose_dnn import BACKENDS, OpenPoseDnnEstimator, backend_problem
+from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
+from pose_ros.runtimes.opencv_dnn import BACKENDS, backend_problem
 from pose_ros.paf import DecodeParams
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")

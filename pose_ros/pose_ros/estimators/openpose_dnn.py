@@ -27,7 +27,7 @@ from pose_ros.estimators import Estimator, EstimatorError, as_bgr
 from pose_ros.geometry import apply_letterbox, compute_letterbox, trimmed_input_size
 from pose_ros.paf import DecodeParams, decode_output
 from pose_ros.persons import PoseResult
-from pose_ros.runtimes.opencv_dnn import BACKENDS, LEGACY_BACKENDS, backend_problem  # noqa: F401 - re-exported
+from pose_ros.runtimes.opencv_dnn import BACKENDS, LEGACY_BACKENDS
 from pose_ros.skeletons import Skeleton, get_skeleton
 
 DEFAULT_MODEL = "mobilenet_thin"
