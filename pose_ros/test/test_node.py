@@ -7,7 +7,6 @@ camera and consumer; everything goes through Fast DDS like on a robot.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,6 +20,7 @@ from std_srvs.srv import SetBool
 
 from pose_ros.node import PARAMS, PoseNode
 from pose_ros.skeletons import COCO18
+from plugin_dists import install_runtime_example
 from ros_testing import RosHarness, image_msg
 from sample_media import sample_image
 
@@ -481,15 +481,8 @@ def test_runtime_switch_at_run_time_takes_effect_without_restart(rig):
 @pytest.fixture
 def missing_runtime(tmp_path, monkeypatch):
     """A real pose_ros.runtimes entry point whose library is not installed (runtime_plugin_example)."""
-    import shutil
     from pose_ros import runtimes
-    example = Path(__file__).parent / "runtime_plugin_example"
-    shutil.copytree(example / "pose_ros_test_runtime", tmp_path / "pose_ros_test_runtime")
-    info = tmp_path / "pose_ros_test_runtime-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pose-ros-test-runtime\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[pose_ros.runtimes]\nmissing_library_example = pose_ros_test_runtime:MissingLibraryRuntime\n")
+    install_runtime_example(tmp_path, ["missing_library_example = pose_ros_test_runtime:MissingLibraryRuntime"])
     monkeypatch.syspath_prepend(str(tmp_path))
     runtimes.clear_discovery_cache()
     yield "missing_library_example"

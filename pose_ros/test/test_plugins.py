@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from plugin_dists import install_dist
 from pose_ros import estimators
 from pose_ros.estimators import ENTRY_POINT_GROUP, EstimatorError, available_estimators, load_estimator
 
@@ -34,12 +35,7 @@ def example_entry_point() -> str:
 
 def write_dist(root: Path, dist: str, entry_lines, with_package: bool = True) -> None:
     """An installed distribution: optional package source + dist-info with entry points."""
-    if with_package:
-        shutil.copytree(EXAMPLE / PLUGIN_PKG, root / PLUGIN_PKG, dirs_exist_ok=True)
-    info = root / f"{dist.replace('-', '_')}-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n" + "\n".join(entry_lines) + "\n")
+    install_dist(root, dist, ENTRY_POINT_GROUP, entry_lines, EXAMPLE / PLUGIN_PKG if with_package else None)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ and the decoded persons.
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -20,10 +19,10 @@ from pose_ros import models, runtimes
 from pose_ros.estimators import EstimatorError
 from pose_ros.estimators.openpose_dnn import COMPILED_CACHE, OpenPoseDnnEstimator
 from pose_ros.runtimes import NetworkModel, RuntimeUnavailable, openvino_runtime
+from plugin_dists import RUNTIME_EXAMPLE, RUNTIME_EXAMPLE_PKG, install_runtime_example
 from sample_media import SAMPLE_DATA, sample_image
 
-EXAMPLE = Path(__file__).parent / "runtime_plugin_example"
-EXAMPLE_PKG = "pose_ros_test_runtime"
+EXAMPLE, EXAMPLE_PKG = RUNTIME_EXAMPLE, RUNTIME_EXAMPLE_PKG
 openvino = pytest.importorskip("openvino", reason="the openvino runtime needs `pip install openvino`")
 
 
@@ -161,12 +160,7 @@ def example_entry_points() -> list:
 @pytest.fixture
 def runtime_plugin(tmp_path, monkeypatch):
     """The example installed as a distribution on sys.path, with a fresh discovery cache."""
-    shutil.copytree(EXAMPLE / EXAMPLE_PKG, tmp_path / EXAMPLE_PKG)
-    info = tmp_path / "pose_ros_test_runtime-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pose-ros-test-runtime\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(
-        f"[{runtimes.ENTRY_POINT_GROUP}]\n" + "\n".join(example_entry_points()) + "\n")
+    install_runtime_example(tmp_path, example_entry_points())
     monkeypatch.syspath_prepend(str(tmp_path))
     runtimes.clear_discovery_cache()
     yield tmp_path
