@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.metadata as md
 import logging
 import re
-import shutil
 import sys
 from pathlib import Path
 
