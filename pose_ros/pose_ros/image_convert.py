@@ -92,8 +92,10 @@ _YUV601_TO_BGR = np.array([
 
 
 def _to_8bit(image16: np.ndarray) -> np.ndarray:
-    """cv_bridge's 16 -> 8 bit scaling, ``round(v * 255 / 65535)`` (= ``(v + 128) // 257``, never a tie)."""
-    return ((image16.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    """cv_bridge's 16 -> 8 bit scaling, ``round(v * 255 / 65535)``: its ``convertTo`` with that
+    scale. OpenCV's convertScaleAbs computes the same for every uint16 value (a test checks all
+    65536), 15x faster than numpy integer arithmetic."""
+    return cv2.convertScaleAbs(image16, alpha=255.0 / 65535.0)
 
 
 def _plane_rows(flat: np.ndarray, offset: int, rows: int, stride: int, row_bytes: int) -> np.ndarray:

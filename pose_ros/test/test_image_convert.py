@@ -109,6 +109,12 @@ def test_mono16_is_scaled_to_8_bits_as_cv_bridge_scales(bigendian):
     np.testing.assert_array_equal(wrong, _cv_bridge_8bit(values.byteswap()))
 
 
+def test_every_16_bit_value_scales_exactly_like_cv_bridge():
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    out = raw_to_bgr(values.astype("<u2").tobytes(), 256, 256, 512, "mono16", want_color=False)
+    np.testing.assert_array_equal(out, _cv_bridge_8bit(values))
+
+
 @pytest.mark.parametrize("encoding,order", [("bgr16", [0, 1, 2]), ("rgb16", [2, 1, 0]),
                                             ("bgra16", [0, 1, 2, None]), ("rgba16", [2, 1, 0, None])])
 @pytest.mark.parametrize("bigendian", [False, True])
