@@ -3,6 +3,11 @@ skeletons as ImageMarker overlays, checked against ``persons`` for the same real
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -132,3 +137,30 @@ def test_publish_detections_false_stops_only_the_detections(vrig):
     vrig.stamped(vrig.detections, on)
     # One reliable writer keeps its order: had the first frame been published, it came first.
     assert [_ns(m) for m in vrig.detections] == [on]
+
+
+_WITHOUT_VISION_MSGS = """
+import sys
+sys.modules["vision_msgs"] = None        # what an install without vision_msgs looks like to import
+sys.modules["vision_msgs.msg"] = None
+import rclpy
+from pose_ros.node import PoseNode
+rclpy.init()
+node = PoseNode()
+topics = {name for name, _ in node.get_topic_names_and_types()}
+print("DETECTIONS_PUB", node._detections_pub, "detections" in " ".join(topics), "image_markers/limbs" in " ".join(topics))
+node.destroy_node()
+rclpy.try_shutdown()
+"""
+
+
+def test_without_vision_msgs_the_node_runs_and_says_once_why_there_are_no_detections():
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_VISION_MSGS], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "DETECTIONS_PUB None False True" in out.stdout, out.stdout
+    log = out.stdout + out.stderr
+    assert log.count("vision_msgs is not installed") == 1, log
+    assert "apt install ros-$ROS_DISTRO-vision-msgs" in log
