@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,24 @@ def test_stand_in_is_no_package_for_colcon_or_rosdep() -> None:
     found = discovery.discover_packages(parser.parse_args(["--base-paths", str(REPO)]),
                                         identification.get_package_identification_extensions())
     assert sorted(d.name for d in found) == ["pose_ros", "pose_ros_msgs"]
+
+
+def _vision_msgs_prefix(ament_prefix_path: str, venv: Path) -> subprocess.CompletedProcess:
+    """Run set-up's own ``vision_msgs_prefix`` function (cut out of tools/setup.sh)."""
+    setup = (REPO / "tools" / "setup.sh").read_text()
+    start = setup.index("vision_msgs_prefix() {")
+    body = setup[start:setup.index("\n}\n", start) + 3]
+    script = f'ROOT={REPO}; VENV={venv}; AMENT_PREFIX_PATH="{ament_prefix_path}"\n{body}\nvision_msgs_prefix'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+
+
+def test_setup_builds_the_stand_in_only_without_a_vision_msgs_on_the_ros_path(tmp_path: Path) -> None:
+    venv, apt = tmp_path / "venv", tmp_path / "opt_ros_jazzy"
+    venv.mkdir()
+    (apt / "share" / "vision_msgs").mkdir(parents=True)
+    ours = REPO / "install" / "vision_msgs"   # the stand-in itself does not count
+    missing = _vision_msgs_prefix(f"{ours}:{venv}", venv)
+    assert missing.returncode == 1 and missing.stdout == ""
+    (apt / "share" / "vision_msgs" / "package.xml").write_text("<package/>")
+    found = _vision_msgs_prefix(f"{ours}:{apt}", venv)
+    assert found.returncode == 0 and found.stdout.strip() == str(apt)
