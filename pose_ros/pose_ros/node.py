@@ -46,6 +46,7 @@ from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_
 from .qos import RELIABILITY
 from .paf import DecodeParams
 from .rate_stats import LatencyWindow, RateMeter
+from .skeletons import Skeleton
 from .tracking import PersonTracker
 
 try:  # Jazzy and newer
@@ -183,7 +184,7 @@ class PoseNode(Node):
                                                     event_callbacks=pub_events)
         self._skeleton_pub = self.create_publisher(SkeletonMsg, "skeleton", latched)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._create_overlay_publishers(out_qos, latched)
+        self._create_overlay_publishers(out_qos, latched, pub_events)
 
         self._image_sub = None
         self._subscribe_images()
@@ -441,7 +442,8 @@ class PoseNode(Node):
             self._skeleton_published = estimator.skeleton.name
 
     # ------------------------------------------------------------------ detections and overlays
-    def _create_overlay_publishers(self, out_qos: QoSProfile, latched: QoSProfile) -> None:
+    def _create_overlay_publishers(self, out_qos: QoSProfile, latched: QoSProfile,
+                                   events: PublisherEventCallbacks) -> None:
         """detections + label_info when vision_msgs imports; image_markers/*; image_annotations
         when foxglove_msgs imports. What is missing is logged once, with the reason."""
         log = self.get_logger()
@@ -455,18 +457,19 @@ class PoseNode(Node):
                         "published (apt install ros-$ROS_DISTRO-vision-msgs)")
         else:
             self._detections_convert = detections_convert
-            self._detections_pub = self.create_publisher(detections_convert.Detection2DArray, "detections", out_qos)
+            self._detections_pub = self.create_publisher(detections_convert.Detection2DArray, "detections", out_qos,
+                                                         event_callbacks=events)
             self._label_info_pub = self.create_publisher(detections_convert.LabelInfo, "label_info", latched)
             self._publish_label_info("")
-        self._limbs_pub = self.create_publisher(ImageMarker, "image_markers/limbs", out_qos)
-        self._joints_pub = self.create_publisher(ImageMarker, "image_markers/joints", out_qos)
+        self._limbs_pub = self.create_publisher(ImageMarker, "image_markers/limbs", out_qos, event_callbacks=events)
+        self._joints_pub = self.create_publisher(ImageMarker, "image_markers/joints", out_qos, event_callbacks=events)
         self._foxglove_msgs, why = load_foxglove_msgs()
         self._annotations_pub = None
         if self._foxglove_msgs is None:
             log.info(why)
         else:
             self._annotations_pub = self.create_publisher(
-                self._foxglove_msgs.ImageAnnotations, "image_annotations", out_qos)
+                self._foxglove_msgs.ImageAnnotations, "image_annotations", out_qos, event_callbacks=events)
 
     def _publish_label_info(self, frame_id: str) -> None:
         """Latched class map; re-sent when the threshold or the camera frame changes."""
@@ -483,7 +486,7 @@ class PoseNode(Node):
         self._publish_label_info(header.frame_id)
         self._detections_pub.publish(self._detections_convert.persons_to_detections(persons, header))
 
-    def _publish_image_markers(self, persons: list, header: Header, skeleton, shape: tuple) -> None:
+    def _publish_image_markers(self, persons: list, header: Header, skeleton: Skeleton, shape: tuple) -> None:
         """Every frame, empty without people, so viewers drop stale skeletons."""
         pubs = [p for p in (self._limbs_pub, self._joints_pub, self._annotations_pub) if p is not None]
         if not self._p("publish_image_markers") or not any(p.get_subscription_count() for p in pubs):

@@ -147,8 +147,8 @@ import rclpy
 from pose_ros.node import PoseNode
 rclpy.init()
 node = PoseNode()
-topics = {name for name, _ in node.get_topic_names_and_types()}
-print("DETECTIONS_PUB", node._detections_pub, "detections" in " ".join(topics), "image_markers/limbs" in " ".join(topics))
+topics = " ".join(name for name, _ in node.get_topic_names_and_types())
+print("DETECTIONS_PUB", node._detections_pub, "detections" in topics, "image_markers/limbs" in topics)
 node.destroy_node()
 rclpy.try_shutdown()
 """
