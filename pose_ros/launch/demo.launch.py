@@ -22,13 +22,13 @@ from pose_ros import launch_logic
 
 def _setup(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.DEMO_ARGS}
-    source, pose, recorder = launch_logic.demo_plans(args, args["params_file"] or None)
+    source, pose, recorder = launch_logic.demo_plans(args, launch_logic.params_file_of(args))
     namespace = launch_logic.namespace_of(args)
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
     nodes = [
         Node(**launch_logic.node_kwargs(source, pin)),
         Node(**launch_logic.node_kwargs(pose, pin)),
-        Node(**launch_logic.node_kwargs(recorder, pin), on_exit=Shutdown(reason="pose_recorder finished")),
+        Node(**launch_logic.node_kwargs(recorder, pin), on_exit=Shutdown(reason=recorder["shutdown_on_exit"])),
     ]
     return [LogInfo(msg=recorder["message"]),
             GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes)]

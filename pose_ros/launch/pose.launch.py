@@ -18,7 +18,7 @@ from pose_ros import launch_logic
 
 def _setup(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.POSE_ARGS}
-    pose = launch_logic.pose_node_plan(args, args["params_file"] or None, args["image"])
+    pose = launch_logic.pose_node_plan(args, launch_logic.params_file_of(args), args["image"])
     namespace = launch_logic.namespace_of(args)
     node = Node(**launch_logic.node_kwargs(pose, launch_logic.string_parameter))
     return [GroupAction(([PushRosNamespace(namespace)] if namespace else []) + [node])]

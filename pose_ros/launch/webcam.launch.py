@@ -7,11 +7,13 @@ The camera is usb_cam (``usb_cam_node_exe``) when installed; otherwise the launc
 and starts pose_ros' own ``image_source`` on the same device. Either publishes
 ``image_raw`` and ``camera_info``; the pose node subscribes to ``image_raw``. Every node
 goes into ``namespace``. Empty pose arguments (estimator, model, ...) leave the value of
-``params_file``. The decisions are made by :mod:`pose_ros.launch_logic`.
+``params_file``. The launch ends when the camera node exits (no device, or a video source
+ended). ``rviz:=true`` without rviz2 and a ``params_file`` that does not exist are refused
+before anything starts. The decisions are made by :mod:`pose_ros.launch_logic`.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
@@ -21,17 +23,20 @@ from pose_ros import launch_logic
 
 def _setup(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.WEBCAM_ARGS}
-    camera = launch_logic.camera_plan(args, launch_logic.usb_cam_available())
-    pose = launch_logic.pose_node_plan(args, args["params_file"] or None, "image_raw")
+    # Every check first (rviz2 present, params file readable): a refusal starts nothing.
     rviz_config = PathJoinSubstitution([FindPackageShare("pose_ros"), "rviz", "pose.rviz"]).perform(context)
-    rviz = launch_logic.rviz_plan(args, rviz_config)
+    rviz = launch_logic.rviz_plan(args, rviz_config, launch_logic.rviz_available())
+    camera = launch_logic.camera_plan(args, launch_logic.usb_cam_available())
+    pose = launch_logic.pose_node_plan(args, launch_logic.params_file_of(args), "image_raw")
     namespace = launch_logic.namespace_of(args)
 
     actions = []
     if camera["message"]:
         actions.append(LogInfo(msg=camera["message"]))
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
-    nodes = [Node(**launch_logic.node_kwargs(camera, pin)), Node(**launch_logic.node_kwargs(pose, pin))]
+    # The camera's exit (no device, the video ended) ends the launch with the reason.
+    nodes = [Node(**launch_logic.node_kwargs(camera, pin), on_exit=Shutdown(reason=camera["shutdown_on_exit"])),
+             Node(**launch_logic.node_kwargs(pose, pin))]
     actions.append(GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes))
     if rviz is not None:
         actions.append(Node(**launch_logic.node_kwargs(rviz, pin)))

@@ -13,7 +13,8 @@ output fps, latency percentiles and people per frame. The node keeps only the ne
 frame, so when the camera is faster than inference (a CPU at ~5 fps against a 10 fps
 video) frames are dropped by design and the summary says how many.
 
-Outputs (in ``--output``): ``annotated.mp4``, ``persons.jsonl``, ``snapshot*.png`` and
+Outputs (in ``--output``): ``annotated.mp4``, ``persons.jsonl``, ``detections.jsonl`` and
+``label_info.json`` (vision_msgs), ``image_markers.jsonl``, ``snapshot*.png`` and
 ``summary.json`` from the recorder, and ``logs/`` with each process's output.
 
 The demo runs on its own ``ROS_DOMAIN_ID`` (unless one is set) with localhost-only
@@ -525,7 +526,8 @@ def print_summary(s: dict, out: Path, rate: float, node: Optional[Dict[str, str]
            f"received {node.get('frames_received', '?')}, processed {node.get('frames_processed', '?')}, "
            f"replaced by a newer frame {node.get('frames_dropped', '?')}"] if node else []),
         f"outputs                {out}/annotated.mp4 ({s.get('annotated_frames', 0)} frames), persons.jsonl, "
-        f"snapshot.png, summary.json",
+        + ("detections.jsonl, label_info.json, " if (s.get("detections") or {}).get("file") else "")
+        + "image_markers.jsonl, snapshot.png, summary.json",
     ]
     print(f"{PROG}: done\n  " + "\n  ".join(lines))
 

@@ -5,15 +5,21 @@ converts ``sensor_msgs/Image`` and ``CompressedImage`` payloads here from plain
 arguments (the message fields). Everything is validated *before* any large
 allocation, because the sizes come from the network and may be wrong or hostile.
 
+Every encoding that cv_bridge converts to ``bgr8`` is accepted with cv_bridge's results
+(8- and 16-bit mono/RGB/BGR with or without alpha, YUV 4:2:2, the four Bayer patterns in 8
+and 16 bits), plus Jazzy's semi-planar ``nv21`` and ``nv24``; a test compares the outputs
+with cv_bridge's wherever ROS 2's cv_bridge imports.
+
 Raw buffers become views where the layout allows it (``bgr8``, padded or not):
 the returned array may then be read-only and share memory with ``data``; pass
 ``copy=True`` for a private, writable, contiguous array. Colour conversions
-(rgb, alpha, mono, YUV 4:2:2) always produce a new array.
+(rgb, alpha, mono, YUV, Bayer, 16-bit) always produce a new array.
 """
 
 from __future__ import annotations
 
 import array
+from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 import cv2
@@ -30,26 +36,78 @@ class ImageConversionError(ValueError):
 # that a corrupt header cannot make us allocate gigabytes.
 MAX_PIXELS = 8192 * 8192
 
-# encoding -> (bytes per pixel, cv2 conversion code to BGR or None for no conversion).
-# ROS 'yuv422' is UYVY (cv_bridge maps it to COLOR_YUV2BGR_UYVY); 'yuv422_yuy2' and
-# the newer 'yuyv' name are YUYV. 'mono16' is reduced to 8 bits by dropping the low byte.
+@dataclass(frozen=True)
+class _Spec:
+    """How one ``sensor_msgs/Image`` encoding becomes BGR8 (cv_bridge's ``bgr8`` semantics)."""
+
+    bpp: int               # bytes per pixel of the first (or only) plane
+    code: Optional[int]    # cv2.cvtColor code to BGR (None: already BGR, or see ``kind``)
+    kind: str = "packed"   # packed | mono | yuv422 | bayer | nv21 | nv24
+    bits: int = 8          # 16: scaled to 8 bits after the colour conversion, as cv_bridge does
+
+
+# ROS 'yuv422' is UYVY (cv_bridge: COLOR_YUV2BGR_UYVY); 'yuv422_yuy2' and the newer 'yuyv' are
+# YUYV. Bayer names are shifted between ROS and OpenCV: ROS names the first two pixels of the
+# first row, OpenCV the second and third pixels of the second row, so ROS bayer_rggb is
+# OpenCV's BayerBG (cv_bridge's own mapping).
 _ENCODINGS = {
-    "bgr8": (3, None),
-    "rgb8": (3, cv2.COLOR_RGB2BGR),
-    "bgra8": (4, cv2.COLOR_BGRA2BGR),
-    "rgba8": (4, cv2.COLOR_RGBA2BGR),
-    "mono8": (1, cv2.COLOR_GRAY2BGR),
-    "mono16": (2, cv2.COLOR_GRAY2BGR),
-    "yuv422": (2, cv2.COLOR_YUV2BGR_UYVY),
-    "uyvy": (2, cv2.COLOR_YUV2BGR_UYVY),
-    "yuv422_yuy2": (2, cv2.COLOR_YUV2BGR_YUY2),
-    "yuyv": (2, cv2.COLOR_YUV2BGR_YUY2),
+    "bgr8": _Spec(3, None),
+    "rgb8": _Spec(3, cv2.COLOR_RGB2BGR),
+    "bgra8": _Spec(4, cv2.COLOR_BGRA2BGR),
+    "rgba8": _Spec(4, cv2.COLOR_RGBA2BGR),
+    "mono8": _Spec(1, cv2.COLOR_GRAY2BGR, "mono"),
+    "mono16": _Spec(2, cv2.COLOR_GRAY2BGR, "mono", 16),
+    "bgr16": _Spec(6, None, bits=16),
+    "rgb16": _Spec(6, cv2.COLOR_RGB2BGR, bits=16),
+    "bgra16": _Spec(8, cv2.COLOR_BGRA2BGR, bits=16),
+    "rgba16": _Spec(8, cv2.COLOR_RGBA2BGR, bits=16),
+    "yuv422": _Spec(2, cv2.COLOR_YUV2BGR_UYVY, "yuv422"),
+    "uyvy": _Spec(2, cv2.COLOR_YUV2BGR_UYVY, "yuv422"),
+    "yuv422_yuy2": _Spec(2, cv2.COLOR_YUV2BGR_YUY2, "yuv422"),
+    "yuyv": _Spec(2, cv2.COLOR_YUV2BGR_YUY2, "yuv422"),
+    "bayer_rggb8": _Spec(1, cv2.COLOR_BayerBG2BGR, "bayer"),
+    "bayer_bggr8": _Spec(1, cv2.COLOR_BayerRG2BGR, "bayer"),
+    "bayer_gbrg8": _Spec(1, cv2.COLOR_BayerGR2BGR, "bayer"),
+    "bayer_grbg8": _Spec(1, cv2.COLOR_BayerGB2BGR, "bayer"),
+    "bayer_rggb16": _Spec(2, cv2.COLOR_BayerBG2BGR, "bayer", 16),
+    "bayer_bggr16": _Spec(2, cv2.COLOR_BayerRG2BGR, "bayer", 16),
+    "bayer_gbrg16": _Spec(2, cv2.COLOR_BayerGR2BGR, "bayer", 16),
+    "bayer_grbg16": _Spec(2, cv2.COLOR_BayerGB2BGR, "bayer", 16),
+    # Semi-planar YUV (Jazzy's sensor_msgs): a Y plane of ``height`` rows of ``step`` bytes, then
+    # the chroma plane. nv21: 4:2:0, height/2 rows of interleaved V,U with the same stride;
+    # nv24: 4:4:4, height rows of interleaved U,V with twice the stride.
+    "nv21": _Spec(1, cv2.COLOR_YUV2BGR_NV21, "nv21"),
+    "nv24": _Spec(1, None, "nv24"),
 }
 
 SUPPORTED_ENCODINGS: Tuple[str, ...] = tuple(_ENCODINGS)
 
-_MONO = ("mono8", "mono16")
-_YUV422 = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
+# BT.601 limited range, the YUV -> RGB that OpenCV's YUV 4:2:2 and 4:2:0 conversions use, as a
+# cv2.transform matrix on (Y, U, V) pixels giving (B, G, R), so nv24 looks like nv21 and yuyv.
+_YUV601_TO_BGR = np.array([
+    [1.164, 2.018, 0.0, -1.164 * 16 - 2.018 * 128],
+    [1.164, -0.391, -0.813, -1.164 * 16 + (0.391 + 0.813) * 128],
+    [1.164, 0.0, 1.596, -1.164 * 16 - 1.596 * 128],
+], dtype=np.float32)
+
+
+def _to_8bit(image16: np.ndarray) -> np.ndarray:
+    """cv_bridge's 16 -> 8 bit scaling, ``round(v * 255 / 65535)``: its ``convertTo`` with that
+    scale. OpenCV's convertScaleAbs computes the same for every uint16 value (a test checks all
+    65536), 15x faster than numpy integer arithmetic."""
+    return cv2.convertScaleAbs(image16, alpha=255.0 / 65535.0)
+
+
+def _plane_rows(flat: np.ndarray, offset: int, rows: int, stride: int, row_bytes: int) -> np.ndarray:
+    return flat[offset:offset + rows * stride].reshape(rows, stride)[:, :row_bytes]
+
+
+def _required_bytes(spec: _Spec, height: int, step: int) -> int:
+    if spec.kind == "nv21":
+        return height * step + (height // 2) * step
+    if spec.kind == "nv24":
+        return height * step + height * 2 * step
+    return height * step
 
 
 def _as_bytes_view(data: BufferLike) -> np.ndarray:
@@ -73,6 +131,12 @@ def _normalise_encoding(encoding: str) -> str:
     return enc
 
 
+def packed_step(encoding: str, width: int) -> int:
+    """The row length in bytes of ``width`` pixels of ``encoding`` without padding (the Y plane's,
+    for nv21/nv24)."""
+    return int(width) * _ENCODINGS[_normalise_encoding(encoding)].bpp
+
+
 def _check_size(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageConversionError(f"image size must be positive, got {width}x{height}")
@@ -87,52 +151,74 @@ def raw_to_bgr(data: BufferLike, width: int, height: int, step: int, encoding: s
                want_color: bool = True, copy: bool = False) -> np.ndarray:
     """Convert a raw ``sensor_msgs/Image`` payload to a uint8 BGR image (H, W, 3).
 
-    ``step`` is the row length in bytes and may exceed ``width * bytes_per_pixel``
-    (padded rows); bytes after ``height * step`` are ignored. ``is_bigendian`` only
-    matters for ``mono16``. Mono images come back as 3-channel BGR because the
-    estimators want 3 channels; ``want_color=False`` keeps them 2-D (H, W) instead
-    (colour encodings are always BGR). The result may be a read-only view of
-    ``data`` (see the module doc); ``copy=True`` guarantees a writable private array.
+    Every encoding cv_bridge converts to ``bgr8`` is accepted, with its results: 16-bit data
+    is scaled to 8 bits as cv_bridge scales it (after demosaicing, for Bayer). ``step`` is the
+    row length in bytes and may exceed ``width * bytes_per_pixel`` (padded rows); bytes after
+    the image are ignored. ``is_bigendian`` matters for 16-bit encodings. Mono images come
+    back as 3-channel BGR because the estimators want 3 channels; ``want_color=False`` keeps
+    them 2-D (H, W) instead (colour encodings are always BGR). The result may be a read-only
+    view of ``data`` (see the module doc); ``copy=True`` guarantees a writable private array.
     """
     enc = _normalise_encoding(encoding)
     width, height, step = int(width), int(height), int(step)
     _check_size(width, height, max_pixels)
-    bpp, code = _ENCODINGS[enc]
-    row_bytes = width * bpp
+    spec = _ENCODINGS[enc]
+    row_bytes = width * spec.bpp
     if step < row_bytes:
         raise ImageConversionError(
-            f"step {step} is smaller than width * bytes per pixel = {width} * {bpp} = {row_bytes} "
+            f"step {step} is smaller than width * bytes per pixel = {width} * {spec.bpp} = {row_bytes} "
             f"for encoding {enc!r}")
-    if enc in _YUV422 and width % 2:
+    if spec.kind in ("yuv422", "nv21") and width % 2:
         raise ImageConversionError(
-            f"encoding {enc!r} packs pixel pairs and needs an even width, got {width}")
+            f"encoding {enc!r} shares chroma between pixel pairs and needs an even width, got {width}")
+    if spec.kind == "nv21" and height % 2:
+        raise ImageConversionError(f"encoding {enc!r} shares chroma between row pairs and needs an "
+                                   f"even height, got {height}")
 
     flat = _as_bytes_view(data)
-    needed = height * step
+    needed = _required_bytes(spec, height, step)
     if flat.size < needed:
         raise ImageConversionError(
-            f"image data has {flat.size} bytes but height * step = "
-            f"{height} * {step} = {needed} are needed")
+            f"image data has {flat.size} bytes but {enc!r} with height {height} and step {step} "
+            f"needs {needed}")
 
-    # (H, step) rows, cut to the pixel bytes, split into pixels: all views.
-    rows = flat[:needed].reshape(height, step)[:, :row_bytes]
+    # (H, step) rows, cut to the pixel bytes: all views.
+    rows = _plane_rows(flat, 0, height, step, row_bytes)
+    if spec.kind in ("nv21", "nv24"):
+        return _semi_planar_to_bgr(flat, rows, spec, width, height, step)
 
-    if enc == "mono16":
+    channels = spec.bpp * 8 // spec.bits
+    if spec.bits == 16:
         dtype = np.dtype(">u2" if is_bigendian else "<u2")
         # A strided uint8 view cannot be reinterpreted as uint16 in place, so compact first.
-        gray16 = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
-        gray = (gray16 >> 8).astype(np.uint8)
-    elif enc == "mono8":
-        gray = rows
+        pixels = np.ascontiguousarray(rows).view(dtype).astype(np.uint16, copy=False)
     else:
-        pixels = rows.reshape(height, width, bpp)
-        if code is None:
-            return pixels.copy() if copy else pixels
-        return cv2.cvtColor(pixels, code)
+        pixels = rows
+    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
 
-    if not want_color:
-        return gray.copy() if copy and enc == "mono8" else gray
-    return cv2.cvtColor(gray, code)
+    if spec.kind == "mono":
+        gray = _to_8bit(pixels) if spec.bits == 16 else pixels
+        if not want_color:
+            return gray.copy() if copy and spec.bits == 8 else gray
+        return cv2.cvtColor(gray, spec.code)
+    if spec.code is None:
+        if spec.bits == 16:
+            return _to_8bit(pixels)
+        return pixels.copy() if copy else pixels   # bgr8: the zero-copy path
+    # Colour (or demosaic) at the source depth first, then scale: cv_bridge's order.
+    bgr = cv2.cvtColor(pixels, spec.code)
+    return _to_8bit(bgr) if spec.bits == 16 else bgr
+
+
+def _semi_planar_to_bgr(flat: np.ndarray, rows: np.ndarray, spec: _Spec, width: int, height: int,
+                        step: int) -> np.ndarray:
+    """nv21 through OpenCV; nv24 (which OpenCV lacks) with the same BT.601 limited-range matrix."""
+    if spec.kind == "nv21":
+        # cvtColor wants the Y rows and the chroma rows as one packed (H * 3/2, W) array.
+        chroma = _plane_rows(flat, height * step, height // 2, step, width)
+        return cv2.cvtColor(np.concatenate([rows, chroma]), spec.code)
+    uv = _plane_rows(flat, height * step, height, 2 * step, 2 * width).reshape(height, width, 2)
+    return cv2.transform(np.concatenate([rows[:, :, None], uv], axis=2), _YUV601_TO_BGR)
 
 
 def _be16(buf: np.ndarray, i: int) -> int:

@@ -8,12 +8,18 @@ tested without ``launch`` installed. Arguments arrive as the strings launch hand
 
 A *plan* is a dict with the keyword arguments of ``launch_ros.actions.Node`` (package,
 executable, name, parameters, remappings, arguments) plus ``message``: a line to log
-(e.g. why a fallback was chosen), or None.
+(e.g. why a fallback was chosen), or None. Camera and recorder plans also carry
+``shutdown_on_exit``: the reason the launch file gives ``Shutdown`` once that node exits,
+so the pose node never idles alone after its input is gone.
+
+Everything is decided before the launch file returns a single action, so a refusal (a
+missing rviz2, a params file that does not exist) starts nothing and orphans nothing.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 PACKAGE = "pose_ros"
@@ -22,6 +28,7 @@ IMAGE_SOURCE_EXECUTABLE = "image_source"
 RECORDER_EXECUTABLE = "pose_recorder"
 USB_CAM_PACKAGE = "usb_cam"
 USB_CAM_EXECUTABLE = "usb_cam_node_exe"
+RVIZ_PACKAGE = "rviz2"
 CAMERA_FRAME = "camera_optical_frame"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 # Network input sizes: the estimator and the model manifest accept multiples of 8.
@@ -133,13 +140,14 @@ def use_sim_time(args: Mapping[str, str]) -> bool:
 
 
 def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) -> Dict[str, Any]:
-    """``launch_ros.actions.Node`` keyword arguments of a plan (its ``message`` removed).
+    """``launch_ros.actions.Node`` keyword arguments of a plan (``message`` and
+    ``shutdown_on_exit`` removed: the launch file turns the latter into ``on_exit``).
 
     Older launch_ros (Humble) reads plain string parameter values as YAML, so a camera
     name "123" or a path "true" would change type; launch files pass
     :func:`string_parameter` as ``as_string`` to pin every string value.
     """
-    kwargs = {k: v for k, v in plan.items() if k != "message"}
+    kwargs = {k: v for k, v in plan.items() if k not in ("message", "shutdown_on_exit")}
     if as_string is not None:
         kwargs["parameters"] = [
             {k: as_string(v) if isinstance(v, str) else v for k, v in p.items()} if isinstance(p, dict) else p
@@ -162,15 +170,56 @@ def string_parameter(value: str) -> Any:
 # --------------------------------------------------------------------------- camera
 
 
-def usb_cam_available() -> bool:
-    """True when the ``usb_cam`` package is installed in the sourced ROS environment."""
+def package_available(package: str) -> bool:
+    """True when ``package`` is installed in the sourced ROS environment (ament index)."""
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
     try:
-        get_package_share_directory(USB_CAM_PACKAGE)
+        get_package_share_directory(package)
     except PackageNotFoundError:
         return False
     return True
+
+
+def usb_cam_available() -> bool:
+    """True when the ``usb_cam`` package is installed in the sourced ROS environment."""
+    return package_available(USB_CAM_PACKAGE)
+
+
+def rviz_available() -> bool:
+    """True when ``rviz2`` is installed in the sourced ROS environment."""
+    return package_available(RVIZ_PACKAGE)
+
+
+def params_file_of(args: Mapping[str, str]) -> Optional[str]:
+    """The ``params_file`` argument: None when empty (the node's built-in defaults), else the
+    path of an existing YAML file of parameters.
+
+    launch_ros only warns about a missing file and the node then runs on its defaults, which
+    hides a typo; this refuses it, and a file that is not a YAML mapping, by name.
+    """
+    text = _get(args, "params_file")
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"launch argument 'params_file': {text!r} does not exist or is not a file "
+                         "(give a YAML parameters file, or params_file:='' for the built-in defaults)")
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"launch argument 'params_file': cannot read {text!r} as YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"launch argument 'params_file': {text!r} is not a YAML mapping of node names "
+                         "to ros__parameters")
+    return str(path)
+
+
+def _camera_exit_reason(executable: str, device: str) -> str:
+    return (f"the camera ({executable} on {device}) exited: no such device, the device was "
+            "unplugged or busy, or the video ended; see its log above")
 
 
 def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
@@ -178,7 +227,9 @@ def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
 
     Both publish ``image_raw`` and ``camera_info`` in the launch namespace with frame
     ``camera_optical_frame``; ``pixel_format`` and ``camera_name`` only mean something to
-    usb_cam (image_source reads through OpenCV, which negotiates the format itself).
+    usb_cam (image_source reads through OpenCV, which negotiates the format itself). When the
+    camera exits (no device, a video source that ended) the launch ends with the reason,
+    instead of leaving the pose node idling alone.
     """
     device = _get(args, "video_device")
     if not device:
@@ -204,6 +255,7 @@ def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
             "remappings": [],
             "arguments": log_arguments(args),
             "message": None,
+            "shutdown_on_exit": _camera_exit_reason(USB_CAM_EXECUTABLE, device),
         }
     return {
         "package": PACKAGE,
@@ -216,6 +268,7 @@ def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
         "message": (f"usb_cam is not installed (apt install ros-$ROS_DISTRO-usb-cam); "
                     f"using pose_ros image_source on {device} instead "
                     f"(pixel_format={pixel_format!r} and camera_name={camera_name!r} are ignored)"),
+        "shutdown_on_exit": _camera_exit_reason(IMAGE_SOURCE_EXECUTABLE, device),
     }
 
 
@@ -270,14 +323,21 @@ def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_to
 # --------------------------------------------------------------------------- rviz
 
 
-def rviz_plan(args: Mapping[str, str], config_path: str) -> Optional[Plan]:
+def rviz_plan(args: Mapping[str, str], config_path: str, rviz_installed: bool) -> Optional[Plan]:
     """RViz2 with the shipped config when ``rviz`` is true, else None.
 
-    The config names absolute topics (``/image_raw``, ``/image_annotated``); RViz stays
-    outside the namespace and those topics are remapped into it instead.
+    Without rviz2 installed, ``rviz:=true`` is refused here, before the launch starts any
+    node (a missing executable fails only after the camera and the pose node were spawned,
+    and orphans them). The config names absolute topics (``/image_raw``,
+    ``/image_annotated``); RViz stays outside the namespace and those topics are remapped
+    into it instead.
     """
     if not parse_bool("rviz", _get(args, "rviz")):
         return None
+    if not rviz_installed:
+        raise ValueError("launch argument 'rviz' is true but rviz2 is not installed: "
+                         "apt install ros-$ROS_DISTRO-rviz2, or launch without rviz:=true "
+                         "(nothing was started)")
     ns = namespace_of(args)
     remaps: List[Tuple[str, str]] = []
     if ns:
@@ -333,5 +393,6 @@ def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan
         "remappings": [],
         "arguments": logs,
         "message": f"demo: recording {video} into {output_dir}",
+        "shutdown_on_exit": "pose_recorder finished",
     }
     return [source, pose, recorder]

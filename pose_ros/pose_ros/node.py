@@ -30,12 +30,16 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 from std_srvs.srv import SetBool
+from visualization_msgs.msg import ImageMarker
 
 from . import image_convert, runtimes
 from .draw import draw_persons
 from .estimators import Estimator, EstimatorError, available_estimators, load_estimator
 from .frame_slot import LatestFrameSlot
+from .image_markers import skeleton_overlay
+from .markers_convert import load_foxglove_msgs, overlay_to_image_annotations, overlay_to_image_markers
 from .models import load_manifest
 from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                           persons_to_msg, skeleton_to_msg, stamp_ns)
@@ -43,6 +47,7 @@ from .qos import RELIABILITY
 from .paf import DecodeParams
 from .rate_stats import LatencyWindow, RateMeter
 from .runtimes.opencv_dnn import LEGACY_BACKENDS
+from .skeletons import Skeleton
 from .tracking import PersonTracker
 
 try:  # Jazzy and newer
@@ -115,6 +120,12 @@ PARAMS = (
     Param("output_reliability", "reliable", "QoS reliability of the outputs.", "restart",
           choices=tuple(RELIABILITY)),
     Param("output_depth", 10, "QoS history depth of the outputs.", "restart", 1, 1000, 1),
+    # -- vision_msgs detections and vector overlays
+    Param("publish_detections", True, "Publish detections (vision_msgs/Detection2DArray, one per person) "
+          "when vision_msgs is installed.", "live"),
+    Param("publish_image_markers", True, "Publish the skeletons as image_markers/limbs and "
+          "image_markers/joints (visualization_msgs/ImageMarker) and image_annotations "
+          "(foxglove_msgs/ImageAnnotations, when installed); built only while someone subscribes.", "live"),
 )
 PARAM_BY_NAME = {p.name: p for p in PARAMS}
 DECODE_FIELDS = {f.name for f in fields(DecodeParams)}
@@ -144,7 +155,8 @@ def _descriptor(p: Param) -> ParameterDescriptor:
 
 
 class PoseNode(Node):
-    """Subscribes ``image``; publishes ``persons``, ``skeleton``, ``image_annotated``, ``/diagnostics``."""
+    """Subscribes ``image``; publishes ``persons``, ``skeleton``, ``image_annotated``, ``/diagnostics``,
+    ``detections`` + ``label_info`` (vision_msgs), ``image_markers/*`` and ``image_annotations``."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pose_node", **kwargs)
@@ -181,6 +193,7 @@ class PoseNode(Node):
                                                     event_callbacks=pub_events)
         self._skeleton_pub = self.create_publisher(SkeletonMsg, "skeleton", latched)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._create_overlay_publishers(out_qos, latched, pub_events)
 
         self._image_sub = None
         self._subscribe_images()
@@ -423,6 +436,8 @@ class PoseNode(Node):
             drawn = draw_persons(image, persons, estimator.skeleton, draw_ids=self._p("tracking"),
                                  copy=not image.flags.writeable)
             self._annotated_pub.publish(bgr_to_image_msg(drawn, msg.header))
+        self._publish_detections(persons, msg.header)
+        self._publish_image_markers(persons, msg.header, estimator.skeleton, image.shape)
 
         now = time.monotonic()
         self._out_rate.tick(now)
@@ -443,6 +458,63 @@ class PoseNode(Node):
         if self._skeleton_published != estimator.skeleton.name:
             self._skeleton_pub.publish(skeleton_to_msg(estimator.skeleton))
             self._skeleton_published = estimator.skeleton.name
+
+    # ------------------------------------------------------------------ detections and overlays
+    def _create_overlay_publishers(self, out_qos: QoSProfile, latched: QoSProfile,
+                                   events: PublisherEventCallbacks) -> None:
+        """detections + label_info when vision_msgs imports; image_markers/*; image_annotations
+        when foxglove_msgs imports. What is missing is logged once, with the reason."""
+        log = self.get_logger()
+        self._detections_pub = self._label_info_pub = None
+        self._label_info_key: Optional[tuple] = None
+        try:
+            from . import detections_convert
+        except ImportError as exc:
+            self._detections_convert = None
+            log.warning(f"vision_msgs is not installed ({exc}): detections and label_info are not "
+                        "published (apt install ros-$ROS_DISTRO-vision-msgs)")
+        else:
+            self._detections_convert = detections_convert
+            self._detections_pub = self.create_publisher(detections_convert.Detection2DArray, "detections", out_qos,
+                                                         event_callbacks=events)
+            self._label_info_pub = self.create_publisher(detections_convert.LabelInfo, "label_info", latched)
+            self._publish_label_info("")
+        self._limbs_pub = self.create_publisher(ImageMarker, "image_markers/limbs", out_qos, event_callbacks=events)
+        self._joints_pub = self.create_publisher(ImageMarker, "image_markers/joints", out_qos, event_callbacks=events)
+        self._foxglove_msgs, why = load_foxglove_msgs()
+        self._annotations_pub = None
+        if self._foxglove_msgs is None:
+            log.info(why)
+        else:
+            self._annotations_pub = self.create_publisher(
+                self._foxglove_msgs.ImageAnnotations, "image_annotations", out_qos, event_callbacks=events)
+
+    def _publish_label_info(self, frame_id: str) -> None:
+        """Latched class map; re-sent when the threshold or the camera frame changes."""
+        threshold = float(self._p("min_person_score"))
+        if self._label_info_pub is None or self._label_info_key == (threshold, frame_id):
+            return
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)
+        self._label_info_pub.publish(self._detections_convert.label_info(header, threshold))
+        self._label_info_key = (threshold, frame_id)
+
+    def _publish_detections(self, persons: list, header: Header) -> None:
+        if self._detections_pub is None or not self._p("publish_detections"):
+            return
+        self._publish_label_info(header.frame_id)
+        self._detections_pub.publish(self._detections_convert.persons_to_detections(persons, header))
+
+    def _publish_image_markers(self, persons: list, header: Header, skeleton: Skeleton, shape: tuple) -> None:
+        """Every frame, empty without people, so viewers drop stale skeletons."""
+        pubs = [p for p in (self._limbs_pub, self._joints_pub, self._annotations_pub) if p is not None]
+        if not self._p("publish_image_markers") or not any(p.get_subscription_count() for p in pubs):
+            return
+        overlay = skeleton_overlay(persons, skeleton, shape[1], shape[0])
+        limbs, joints = overlay_to_image_markers(overlay, header)
+        self._limbs_pub.publish(limbs)
+        self._joints_pub.publish(joints)
+        if self._annotations_pub is not None:
+            self._annotations_pub.publish(overlay_to_image_annotations(overlay, header, self._foxglove_msgs))
 
     # ------------------------------------------------------------------ diagnostics
     def stats(self) -> dict:

@@ -7,6 +7,10 @@ Subscribes (relative names, so it follows the node's namespace and remaps):
 * ``image_annotated`` (sensor_msgs/Image, reliable, depth 10) -> ``annotated.mp4`` (mp4v), one
   video frame per message, plus PNG snapshots;
 * ``skeleton`` (transient local) for keypoint names of skeletons pose_ros does not know;
+* ``detections`` (vision_msgs/Detection2DArray, when vision_msgs is installed) -> ``detections.jsonl``
+  and ``label_info`` (transient local) -> ``label_info.json``;
+* ``image_markers/limbs`` and ``image_markers/joints`` (visualization_msgs/ImageMarker) ->
+  ``image_markers.jsonl``, one line per marker;
 * ``image_raw`` (reliable, depth 10), only to count the frames the camera published, so
   the summary can say how many the node dropped (param ``count_input``). It is taken as
   serialized bytes, never converted, so counting costs next to nothing. image_raw and
@@ -42,6 +46,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+from visualization_msgs.msg import ImageMarker
 
 from pose_ros.image_convert import ImageConversionError
 from pose_ros.keypoints_json import dumps_line, frame_record
@@ -53,6 +58,10 @@ VIDEO_NAME = "annotated.mp4"
 PERSONS_NAME = "persons.jsonl"
 SUMMARY_NAME = "summary.json"
 SNAPSHOT_NAME = "snapshot.png"
+DETECTIONS_NAME = "detections.jsonl"
+LABEL_INFO_NAME = "label_info.json"
+MARKERS_NAME = "image_markers.jsonl"
+MARKER_TOPICS = ("image_markers/limbs", "image_markers/joints")
 SNAPSHOT_COUNT = 3
 # Frames held back until the video rate can be estimated from their header stamps.
 _FPS_PROBE_FRAMES = 10
@@ -76,6 +85,34 @@ def _stats(values: List[float]) -> Optional[dict]:
     return {"count": int(a.size), "mean": round(float(a.mean()), 2), "p50": round(float(np.percentile(a, 50)), 2),
             "p95": round(float(np.percentile(a, 95)), 2), "min": round(float(a.min()), 2),
             "max": round(float(a.max()), 2)}
+
+
+def _stamp_s(header) -> float:
+    return round(stamp_ns(header) / 1e9, 9)
+
+
+def detections_record(msg) -> dict:
+    """One ``vision_msgs/Detection2DArray`` as a JSON-ready dict (box as centre and size, pixels)."""
+    return {"stamp": _stamp_s(msg.header), "frame_id": msg.header.frame_id, "detections": [
+        {"id": d.id, "bbox": {"cx": round(d.bbox.center.position.x, 3), "cy": round(d.bbox.center.position.y, 3),
+                              "w": round(d.bbox.size_x, 3), "h": round(d.bbox.size_y, 3)},
+         "results": [{"class_id": r.hypothesis.class_id, "score": round(r.hypothesis.score, 4)} for r in d.results]}
+        for d in msg.detections]}
+
+
+def label_info_record(msg) -> dict:
+    """``vision_msgs/LabelInfo`` as a dict: class id (as the string hypotheses carry) -> name."""
+    return {"stamp": _stamp_s(msg.header), "frame_id": msg.header.frame_id,
+            "threshold": round(float(msg.threshold), 4),
+            "class_map": {str(c.class_id): c.class_name for c in msg.class_map}}
+
+
+def image_marker_record(msg: ImageMarker) -> dict:
+    """One ``visualization_msgs/ImageMarker`` as a dict (points in pixels, colours RGBA 0..1)."""
+    return {"stamp": _stamp_s(msg.header), "frame_id": msg.header.frame_id, "ns": msg.ns, "id": msg.id,
+            "type": msg.type, "scale": round(msg.scale, 3),
+            "points": [[round(p.x, 2), round(p.y, 2)] for p in msg.points],
+            "colors": [[round(c.r, 3), round(c.g, 3), round(c.b, 3), round(c.a, 3)] for c in msg.outline_colors]}
 
 
 def shrink(image: np.ndarray, max_width: int) -> np.ndarray:
@@ -214,7 +251,8 @@ class PoseRecorder(Node):
         self.idle_timeout_s = float(self._p("idle_timeout_s"))
         self.snapshot_width = max(16, int(self._p("snapshot_width")))
 
-        for name in (VIDEO_NAME, PERSONS_NAME, SUMMARY_NAME, SNAPSHOT_NAME) + tuple(
+        for name in (VIDEO_NAME, PERSONS_NAME, SUMMARY_NAME, SNAPSHOT_NAME, DETECTIONS_NAME, LABEL_INFO_NAME,
+                     MARKERS_NAME) + tuple(
                 f"snapshot_{i}.png" for i in range(1, SNAPSHOT_COUNT + 1)):
             (self.output_dir / name).unlink(missing_ok=True)   # no stale files from an older run
         self._jsonl = open(self.output_dir / PERSONS_NAME, "w", encoding="utf-8")
@@ -243,6 +281,7 @@ class PoseRecorder(Node):
         self.create_subscription(SkeletonMsg, "skeleton", self._on_skeleton, latched)
         if self._p("count_input"):
             self.create_subscription(Image, "image_raw", self._on_image_raw, reliable, raw=True)
+        self._record_vision_outputs(reliable, latched)
         self.create_timer(0.2, self._check_done)
         self.get_logger().info(
             f"recording into {self.output_dir} ("
@@ -251,6 +290,63 @@ class PoseRecorder(Node):
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
+
+    # ------------------------------------------------------------------ detections and markers
+
+    def _record_vision_outputs(self, reliable: QoSProfile, latched: QoSProfile) -> None:
+        self.detection_msgs = self.detections_total = 0
+        self.marker_msgs: Dict[str, int] = {topic: 0 for topic in MARKER_TOPICS}
+        self.label_info: Optional[dict] = None
+        self.vision_msgs_error = ""
+        self._detections_jsonl = self._markers_jsonl = None
+        try:
+            from vision_msgs.msg import Detection2DArray, LabelInfo
+        except ImportError as exc:
+            self.vision_msgs_error = f"vision_msgs is not installed ({exc})"
+            self.get_logger().warning(f"{self.vision_msgs_error}: detections and label_info are not recorded")
+        else:
+            self._detections_jsonl = open(self.output_dir / DETECTIONS_NAME, "w", encoding="utf-8")
+            self.create_subscription(Detection2DArray, "detections", self._on_detections, reliable)
+            self.create_subscription(LabelInfo, "label_info", self._on_label_info, latched)
+        self._markers_jsonl = open(self.output_dir / MARKERS_NAME, "w", encoding="utf-8")
+        for topic in MARKER_TOPICS:
+            self.create_subscription(ImageMarker, topic, lambda m, t=topic: self._on_marker(t, m), reliable)
+
+    def _on_detections(self, msg) -> None:
+        self._touch()
+        self._detections_jsonl.write(json.dumps(detections_record(msg), separators=(",", ":")) + "\n")
+        self._detections_jsonl.flush()
+        self.detection_msgs += 1
+        self.detections_total += len(msg.detections)
+
+    def _on_label_info(self, msg) -> None:
+        self.label_info = label_info_record(msg)
+        tmp = self.output_dir / (LABEL_INFO_NAME + ".tmp")
+        tmp.write_text(json.dumps(self.label_info, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.output_dir / LABEL_INFO_NAME)
+
+    def _on_marker(self, topic: str, msg: ImageMarker) -> None:
+        self._touch()
+        self._markers_jsonl.write(json.dumps(dict(image_marker_record(msg), topic=topic), separators=(",", ":"))
+                                  + "\n")
+        self._markers_jsonl.flush()
+        self.marker_msgs[topic] += 1
+
+    def _vision_outputs_complete(self) -> bool:
+        """Detections and markers of every persons message arrived (each only if published)."""
+        wanted = [self.detection_msgs] if self._detections_jsonl is not None and self.count_publishers(
+            "detections") else []
+        wanted += [n for t, n in self.marker_msgs.items() if self.count_publishers(t)]
+        return all(n >= self.persons_count for n in wanted)
+
+    def _vision_summary(self) -> dict:
+        return {
+            "detections": ({"file": DETECTIONS_NAME, "messages": self.detection_msgs,
+                            "detections": self.detections_total} if not self.vision_msgs_error
+                           else {"file": None, "error": self.vision_msgs_error}),
+            "label_info": self.label_info,
+            "image_markers": {"file": MARKERS_NAME, "messages": dict(self.marker_msgs)},
+        }
 
     # ------------------------------------------------------------------ callbacks
 
@@ -339,8 +435,9 @@ class PoseRecorder(Node):
         if self.finished:
             return
         if self.expected and self.persons_count >= self.expected:
-            # The annotated image of the last frame is published right after its persons.
-            if self.video.received >= self.persons_count or self._idle() > 1.0:
+            # The annotated image, detections and markers of the last frame follow its persons.
+            complete = self.video.received >= self.persons_count and self._vision_outputs_complete()
+            if complete or self._idle() > 1.0:
                 self.finished = "expected_frames"
         elif self.idle_timeout_s > 0 and self._last_input and self._idle() > self.idle_timeout_s:
             # Give the annotated image of the last frame one more period to arrive: it is
@@ -356,8 +453,9 @@ class PoseRecorder(Node):
     def finish(self, reason: str = "") -> dict:
         """Close the files, write snapshots and summary.json; returns the summary."""
         self.finished = self.finished or reason or "shutdown"
-        if not self._jsonl.closed:
-            self._jsonl.close()
+        for f in (self._jsonl, self._detections_jsonl, self._markers_jsonl):
+            if f is not None and not f.closed:
+                f.close()
         for _, _, small, index in self._waiting:   # never matched: score as unknown (0 people)
             self.snapshots.offer(index, 0, 0.0, lambda small=small: small)
         self._waiting.clear()
@@ -405,6 +503,7 @@ class PoseRecorder(Node):
                       "height": self.video.size[1] if self.video.size else None,
                       "error": self.video.error or None},
             "persons_file": PERSONS_NAME,
+            **self._vision_summary(),
         }
 
 

@@ -175,6 +175,49 @@ def test_demo_finds_the_pedestrians(demo_run):
         assert len(ids) == len(set(ids))
 
 
+def _jsonl(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_demo_records_detections_label_info_and_image_markers(demo_run):
+    pytest.importorskip("vision_msgs.msg", reason="vision_msgs missing: run `make setup`")
+    out, _, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    records = read_jsonl(str(out / "persons.jsonl"))
+
+    # One Detection2DArray per persons message, same stamp, same people in the same order.
+    detections = _jsonl(out / "detections.jsonl")
+    assert len(detections) == len(records) == summary["detections"]["messages"]
+    assert summary["detections"]["detections"] == sum(len(r["people"]) for r in records) > 0
+    for det, rec in zip(detections, records):
+        assert det["stamp"] == pytest.approx(rec["stamp"], abs=1e-6)
+        assert det["frame_id"] == "camera_optical_frame"
+        assert [d["id"] for d in det["detections"]] == [p["id"] for p in rec["people"]]
+        for d, person in zip(det["detections"], rec["people"]):
+            assert [r["class_id"] for r in d["results"]] == ["0"]
+            assert d["results"][0]["score"] == pytest.approx(person["score"], abs=2e-4)
+            found = [(k["x"], k["y"]) for k in person["keypoints"] if k["score"] > 0]
+            xs, ys = [x for x, _ in found], [y for _, y in found]
+            assert d["bbox"]["cx"] == pytest.approx((min(xs) + max(xs)) / 2, abs=0.01)
+            assert d["bbox"]["h"] == pytest.approx(max(ys) - min(ys), abs=0.01)
+
+    label = json.loads((out / "label_info.json").read_text())
+    assert label["class_map"] == {"0": "person"} and summary["label_info"] == label
+
+    # Both marker topics every frame, empty or not, with the image's stamp.
+    markers = _jsonl(out / "image_markers.jsonl")
+    assert summary["image_markers"]["messages"] == {"image_markers/limbs": len(records),
+                                                   "image_markers/joints": len(records)}
+    joints = [m for m in markers if m["topic"] == "image_markers/joints"]
+    limbs = [m for m in markers if m["topic"] == "image_markers/limbs"]
+    assert [m["stamp"] for m in joints] == pytest.approx([r["stamp"] for r in records], abs=1e-6)
+    assert [m["stamp"] for m in limbs] == pytest.approx([r["stamp"] for r in records], abs=1e-6)
+    for m, rec in zip(joints, records):
+        assert len(m["points"]) == sum(k["score"] > 0 for p in rec["people"] for k in p["keypoints"])
+        assert all(0 <= x <= 768 and 0 <= y <= 576 for x, y in m["points"])
+    assert all(len(m["points"]) == 2 * len(m["colors"]) for m in limbs)
+
+
 def test_demo_snapshots(demo_run):
     out, _, _ = demo_run
     summary = json.loads((out / "summary.json").read_text())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pose_ros.image_convert import (MAX_PIXELS, SUPPORTED_ENCODINGS, ImageConversionError,
-                                    bgr_to_raw, compressed_to_bgr, peek_compressed_size,
+                                    bgr_to_raw, compressed_to_bgr, packed_step, peek_compressed_size,
                                     raw_to_bgr)
 
 DATA = "/usr/share/doc/opencv-doc/examples/data"
@@ -90,16 +90,149 @@ def test_mono8_expands_to_three_equal_channels(pad):
     np.testing.assert_array_equal(flat, gray)
 
 
+def _cv_bridge_8bit(values16: np.ndarray) -> np.ndarray:
+    """cv_bridge's 16 -> 8 bit scaling (convertTo with 255/65535, rounded), in float64."""
+    return np.rint(values16.astype(np.float64) * 255.0 / 65535.0).astype(np.uint8)
+
+
 @pytest.mark.parametrize("bigendian", [False, True])
-def test_mono16_keeps_high_byte(bigendian):
+def test_mono16_is_scaled_to_8_bits_as_cv_bridge_scales(bigendian):
     rng = np.random.default_rng(3)
     values = rng.integers(0, 65536, size=(5, 7), dtype=np.uint16)
+    values[0, :4] = (0, 128, 65535, 32896)  # 32896 = 128 * 257: exactly 128
     data = values.astype(">u2" if bigendian else "<u2").tobytes()
     out = raw_to_bgr(data, 7, 5, 14, "mono16", is_bigendian=bigendian, want_color=False)
-    np.testing.assert_array_equal(out, (values >> 8).astype(np.uint8))
-    # Reading with the wrong byte order gives the low bytes instead: endianness matters.
+    np.testing.assert_array_equal(out, _cv_bridge_8bit(values))
+    assert out[0, :4].tolist() == [0, 0, 255, 128]
+    # Reading with the wrong byte order gives other values: endianness matters.
     wrong = raw_to_bgr(data, 7, 5, 14, "mono16", is_bigendian=not bigendian, want_color=False)
-    np.testing.assert_array_equal(wrong, (values & 0xFF).astype(np.uint8))
+    np.testing.assert_array_equal(wrong, _cv_bridge_8bit(values.byteswap()))
+
+
+def test_every_16_bit_value_scales_exactly_like_cv_bridge():
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    out = raw_to_bgr(values.astype("<u2").tobytes(), 256, 256, 512, "mono16", want_color=False)
+    np.testing.assert_array_equal(out, _cv_bridge_8bit(values))
+
+
+@pytest.mark.parametrize("encoding,order", [("bgr16", [0, 1, 2]), ("rgb16", [2, 1, 0]),
+                                            ("bgra16", [0, 1, 2, None]), ("rgba16", [2, 1, 0, None])])
+@pytest.mark.parametrize("bigendian", [False, True])
+@pytest.mark.parametrize("pad", [0, 6])
+def test_16_bit_colour_is_scaled_like_cv_bridge(encoding, order, bigendian, pad):
+    rng = np.random.default_rng(len(encoding) + pad)
+    bgr16 = rng.integers(0, 65536, size=(4, 5, 3), dtype=np.uint16)
+    channels = [bgr16[..., c] if c is not None else np.full((4, 5), 4321, np.uint16) for c in order]
+    buffer16 = np.stack(channels, axis=-1).astype(">u2" if bigendian else "<u2")
+    data, step = _pad_rows(buffer16.view(np.uint8).reshape(4, -1), pad)
+    out = raw_to_bgr(data, 5, 4, step, encoding, is_bigendian=bigendian)
+    assert out.dtype == np.uint8 and out.shape == (4, 5, 3)
+    np.testing.assert_array_equal(out, _cv_bridge_8bit(bgr16))
+
+
+# ROS pattern -> which BGR channel each pixel of the 2x2 tile samples (row-major).
+_BAYER_TILES = {"rggb": (2, 1, 1, 0), "bggr": (0, 1, 1, 2), "gbrg": (1, 0, 2, 1), "grbg": (1, 2, 0, 1)}
+
+
+def _mosaic(bgr: np.ndarray, pattern: str) -> np.ndarray:
+    """What a Bayer sensor with ROS pattern ``pattern`` records of ``bgr``: one channel per pixel."""
+    tile = _BAYER_TILES[pattern]
+    out = np.empty(bgr.shape[:2], bgr.dtype)
+    for i, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        out[dy::2, dx::2] = bgr[dy::2, dx::2, tile[i]]
+    return out
+
+
+def _colour_blocks(block: int = 8) -> np.ndarray:
+    """4x4 blocks of saturated and mixed colours; demosaicing is exact inside a block."""
+    colours = np.array([[0, 0, 255], [0, 255, 0], [255, 0, 0], [0, 255, 255], [255, 0, 255], [255, 255, 0],
+                        [30, 60, 200], [200, 60, 30], [60, 200, 30], [128, 128, 128], [10, 20, 30],
+                        [250, 240, 230], [0, 0, 0], [255, 255, 255], [90, 10, 170], [170, 90, 10]], np.uint8)
+    return np.repeat(np.repeat(colours.reshape(4, 4, 3), block, axis=0), block, axis=1)
+
+
+@pytest.mark.parametrize("pattern", sorted(_BAYER_TILES))
+@pytest.mark.parametrize("bits", [8, 16])
+def test_bayer_patterns_demosaic_to_the_recorded_colours(pattern, bits):
+    """ROS names the first row's pixels (bayer_rggb8: R G / G B); OpenCV's codes are shifted
+    (ROS rggb is COLOR_BayerBG2BGR). A swapped mapping turns red into blue and fails here."""
+    block = 8
+    bgr = _colour_blocks(block)
+    raw = _mosaic(bgr, pattern)
+    if bits == 16:
+        raw = raw.astype(np.uint16) * 257  # the same colours at full 16-bit scale
+    data, step = _pad_rows(raw.view(np.uint8).reshape(raw.shape[0], -1), 4)
+    out = raw_to_bgr(data, bgr.shape[1], bgr.shape[0], step, f"bayer_{pattern}{bits}")
+    inner = np.zeros(bgr.shape[:2], bool)  # away from block edges, where colours mix
+    for y0 in range(0, bgr.shape[0], block):
+        for x0 in range(0, bgr.shape[1], block):
+            inner[y0 + 2:y0 + block - 2, x0 + 2:x0 + block - 2] = True
+    np.testing.assert_array_equal(out[inner], bgr[inner])
+
+
+@pytest.mark.parametrize("pattern", sorted(_BAYER_TILES))
+def test_bayer_of_a_real_photo_comes_back_close_to_it(pattern):
+    photo = cv2.imread(os.path.join(DATA, "messi5.jpg"), cv2.IMREAD_COLOR)
+    raw = _mosaic(photo, pattern)
+    out = raw_to_bgr(raw.tobytes(), photo.shape[1], photo.shape[0], photo.shape[1], f"bayer_{pattern}8")
+    error = np.abs(out.astype(int) - photo.astype(int)).mean()
+    swapped = np.abs(out[..., ::-1].astype(int) - photo.astype(int)).mean()
+    assert error < 6 and swapped > 2 * error, (error, swapped)
+
+
+def _block_constant(h: int, w: int) -> np.ndarray:
+    """BGR image whose 2x2 blocks share a colour, so 4:2:0 chroma loses nothing."""
+    return np.repeat(np.repeat(_known_bgr(h // 2, w // 2), 2, axis=0), 2, axis=1)
+
+
+def _nv21(bgr: np.ndarray, pad: int) -> tuple:
+    y, u, v = (np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in _bgr_to_yuv601(bgr))
+    vu = np.stack([v[0::2, 0::2], u[0::2, 0::2]], axis=-1).reshape(y.shape[0] // 2, -1)
+    data, step = _pad_rows(np.concatenate([y, vu]), pad)
+    return data, step
+
+
+def _nv24(bgr: np.ndarray, pad: int) -> tuple:
+    y, u, v = (np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in _bgr_to_yuv601(bgr))
+    h, w = y.shape
+    y_rows, step = _pad_rows(y, pad)
+    uv = np.stack([u, v], axis=-1).reshape(h, 2 * w)
+    uv_rows, uv_step = _pad_rows(uv, 2 * step - 2 * w)
+    assert uv_step == 2 * step
+    return y_rows + uv_rows, step
+
+
+@pytest.mark.parametrize("pad", [0, 4])
+def test_nv21_recovers_known_colours(pad):
+    bgr = _block_constant(6, 8)
+    data, step = _nv21(bgr, pad)
+    out = raw_to_bgr(data, 8, 6, step, "nv21")
+    assert np.abs(out.astype(int) - bgr.astype(int)).max() <= 2
+
+
+@pytest.mark.parametrize("pad", [0, 3])
+def test_nv24_recovers_known_colours_at_full_chroma_resolution(pad):
+    bgr = _known_bgr(6, 7)  # every pixel its own colour: 4:4:4 keeps it
+    data, step = _nv24(bgr, pad)
+    out = raw_to_bgr(data, 7, 6, step, "nv24")
+    assert np.abs(out.astype(int) - bgr.astype(int)).max() <= 2
+
+
+def test_nv24_and_nv21_of_the_same_scene_agree():
+    """Both YUV layouts use OpenCV's BT.601 limited-range colours, like yuyv and uyvy."""
+    bgr = _block_constant(8, 8)
+    nv21 = raw_to_bgr(*_nv21(bgr, 0)[:1], 8, 8, 8, "nv21")
+    nv24 = raw_to_bgr(_nv24(bgr, 0)[0], 8, 8, 8, "nv24")
+    assert np.abs(nv21.astype(int) - nv24.astype(int)).max() <= 1
+
+
+def test_nv21_needs_even_sizes_and_both_planes():
+    with pytest.raises(ImageConversionError, match="even height"):
+        raw_to_bgr(bytes(8 * 5 * 2), 8, 5, 8, "nv21")
+    with pytest.raises(ImageConversionError, match=r"48 bytes.*72"):
+        raw_to_bgr(bytes(48), 8, 6, 8, "nv21")  # the Y plane alone
+    with pytest.raises(ImageConversionError, match=r"144"):
+        raw_to_bgr(bytes(48), 8, 6, 8, "nv24")
 
 
 @pytest.mark.parametrize("encoding,order", [("yuv422_yuy2", "yuyv"), ("yuyv", "yuyv"),
@@ -187,16 +320,17 @@ def test_huge_declared_size_rejected_before_reading_data():
 
 def test_unknown_encoding_lists_supported():
     with pytest.raises(ImageConversionError) as info:
-        raw_to_bgr(bytes(12), 2, 2, 6, "bayer_rggb8")
+        raw_to_bgr(bytes(12), 2, 2, 6, "32FC1")
     msg = str(info.value)
-    assert "bayer_rggb8" in msg
+    assert "32FC1" in msg
     for enc in SUPPORTED_ENCODINGS:
         assert enc in msg
 
 
 def test_supported_encodings_cover_the_required_ones():
-    for enc in ("bgr8", "rgb8", "bgra8", "rgba8", "mono8",
-                "yuv422_yuy2", "yuyv", "yuv422", "uyvy"):
+    for enc in ("bgr8", "rgb8", "bgra8", "rgba8", "mono8", "mono16", "bgr16", "rgb16", "bgra16", "rgba16",
+                "yuv422_yuy2", "yuyv", "yuv422", "uyvy", "nv21", "nv24") + tuple(
+                    f"bayer_{p}{b}" for p in _BAYER_TILES for b in (8, 16)):
         assert enc in SUPPORTED_ENCODINGS
     assert MAX_PIXELS == 8192 * 8192
 
@@ -313,3 +447,51 @@ def test_bgr_to_raw_mono_and_bgra():
 def test_bgr_to_raw_rejects(bad):
     with pytest.raises(ImageConversionError):
         bgr_to_raw(bad)
+
+
+# ----------------------------------------------------------------- parity with ROS 2 cv_bridge
+
+def _ros2_cv_bridge():
+    """ROS 2's cv_bridge from an apt ROS prefix, or skip: it is in no registry, and PyPI's
+    `cv-bridge` is ROS 1's code (it would compare against other semantics)."""
+    module = pytest.importorskip("cv_bridge", reason="ROS 2 cv_bridge is apt-only (ros-$ROS_DISTRO-cv-bridge)")
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    if not any(os.path.realpath(module.__file__).startswith(os.path.realpath(p) + os.sep) for p in prefixes):
+        pytest.skip(f"cv_bridge at {module.__file__} is not a ROS 2 package (PyPI's is ROS 1's)")
+    return module
+
+
+def _payload(encoding: str, w: int, h: int, rng) -> tuple:
+    """(data, step) of random pixels for ``encoding``, rows packed (cv_bridge's Python side
+    reads rows as packed)."""
+    if encoding in ("nv21", "nv24"):
+        step = packed_step(encoding, w)
+        size = step * h * 3 // 2 if encoding == "nv21" else step * h * 3
+        return rng.integers(0, 256, size, dtype=np.uint8).tobytes(), step
+    step = packed_step(encoding, w)
+    return rng.integers(0, 256, h * step, dtype=np.uint8).tobytes(), step
+
+
+def test_same_bgr8_as_cv_bridge_for_every_encoding_both_convert():
+    cv_bridge = _ros2_cv_bridge()
+    from sensor_msgs.msg import Image
+
+    bridge = cv_bridge.CvBridge()
+    rng = np.random.default_rng(5)
+    w, h = 16, 10
+    checked, refused = [], {}
+    for encoding in SUPPORTED_ENCODINGS:
+        data, step = _payload(encoding, w, h, rng)
+        msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=step)
+        msg.data = data
+        try:
+            theirs = bridge.imgmsg_to_cv2(msg, desired_encoding="bgr8")
+        except Exception as exc:  # cv_bridge does not convert this one (e.g. nv24 on Humble)
+            refused[encoding] = f"{type(exc).__name__}: {exc}"
+            continue
+        ours = raw_to_bgr(data, w, h, step, encoding)
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"{encoding} differs from cv_bridge")
+        checked.append(encoding)
+    required = {"bgr8", "rgb8", "bgra8", "rgba8", "mono8", "mono16", "rgb16", "bgr16", "yuv422",
+                "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8", "bayer_rggb16"}
+    assert required <= set(checked), f"cv_bridge refused {refused}"

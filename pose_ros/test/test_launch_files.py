@@ -139,6 +139,39 @@ def test_every_node_pins_its_string_parameters(name: str) -> None:
     assert not helpers, f"{name}: move {sorted(helpers)} into launch_logic"
 
 
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_params_file_goes_through_the_check_that_refuses_a_missing_file(name: str) -> None:
+    tree = _tree(name)
+    checked = [c for c in _calls(tree, "params_file_of")]
+    assert len(checked) == 1, f"{name} must pass params_file through launch_logic.params_file_of"
+    raw = [n for n in ast.walk(tree) if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Constant)
+           and n.slice.value == "params_file"]
+    assert not raw, f"{name} reads args['params_file'] directly (a missing file is then only a warning)"
+
+
+def _node_on_exit(tree: ast.AST) -> dict:
+    """executable plan variable -> the reason expression of its Node's on_exit Shutdown."""
+    found = {}
+    for call in _calls(tree, "Node"):
+        kwargs = [k for k in call.keywords if k.arg is None]
+        on_exit = [k.value for k in call.keywords if k.arg == "on_exit"]
+        if kwargs and on_exit:
+            plan = kwargs[0].value.args[0].id  # Node(**launch_logic.node_kwargs(<plan>, pin), ...)
+            reason = on_exit[0].keywords[0].value
+            found[plan] = ast.unparse(reason)
+    return found
+
+
+def test_the_camera_and_the_recorder_end_their_launches_with_the_plan_s_reason() -> None:
+    assert _node_on_exit(_tree("webcam.launch.py")) == {"camera": "camera['shutdown_on_exit']"}
+    assert _node_on_exit(_tree("demo.launch.py")) == {"recorder": "recorder['shutdown_on_exit']"}
+
+
+def test_webcam_launch_checks_rviz2_like_usb_cam() -> None:
+    calls = list(_calls(_tree("webcam.launch.py"), "rviz_plan"))
+    assert len(calls) == 1 and ast.unparse(calls[0].args[2]) == "launch_logic.rviz_available()"
+
+
 def test_string_parameter_keeps_a_string_when_launch_is_installed() -> None:
     if importlib.util.find_spec("launch_ros") is None:
         pytest.skip("launch_ros is not installed (apt ROS only)")

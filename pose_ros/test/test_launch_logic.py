@@ -98,11 +98,51 @@ def test_usb_cam_needs_an_explicit_size_but_image_source_does_not() -> None:
     assert ll.camera_plan(webcam_args(image_width="0", image_height="0"), False)["parameters"][0]["width"] == 0
 
 
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_camera_exiting_ends_the_launch_with_the_reason(installed: bool) -> None:
+    """webcam.launch.py used to leave the pose node idling alone when the camera died (no
+    device) or a video source ended; the camera plan now names why the launch stops."""
+    plan = ll.camera_plan(webcam_args(video_device="/dev/video7"), installed)
+    reason = plan["shutdown_on_exit"]
+    assert "camera" in reason and "/dev/video7" in reason and "no such device" in reason
+    assert plan["executable"] in reason
+    assert "shutdown_on_exit" not in ll.node_kwargs(plan)
+
+
 def test_a_missing_argument_is_reported_by_name() -> None:
     args = webcam_args()
     del args["framerate"]
     with pytest.raises(ValueError, match="'framerate' is missing"):
         ll.camera_plan(args, True)
+
+
+# --------------------------------------------------------------------------- params file
+
+
+def test_params_file_empty_means_the_built_in_defaults() -> None:
+    assert ll.params_file_of({"params_file": ""}) is None
+    assert ll.params_file_of({"params_file": "  "}) is None
+
+
+def test_the_shipped_params_file_is_accepted() -> None:
+    shipped = Path(__file__).resolve().parents[1] / "config" / "pose.yaml"
+    assert ll.params_file_of({"params_file": str(shipped)}) == str(shipped)
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "does not exist or is not a file"),
+    ("just a string\n", "is not a YAML mapping"),
+    ("/**: {ros__parameters: [unclosed\n", "cannot read .* as YAML"),
+])
+def test_a_params_file_that_would_be_ignored_is_refused_by_name(tmp_path: Path, content, words: str) -> None:
+    """launch_ros only warns about a missing params file and the node runs on its defaults."""
+    path = tmp_path / "pose.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=f"'params_file': .*{words}"):
+        ll.params_file_of({"params_file": str(path)})
+    with pytest.raises(ValueError, match="does not exist or is not a file"):
+        ll.params_file_of({"params_file": str(tmp_path)})  # a folder
 
 
 # --------------------------------------------------------------------------- pose node
@@ -167,15 +207,34 @@ def test_invalid_namespace_names_the_argument(bad: str) -> None:
 
 
 def test_rviz_starts_only_when_asked_and_follows_the_namespace() -> None:
-    assert ll.rviz_plan(webcam_args(), "/cfg/pose.rviz") is None
-    plan = ll.rviz_plan(webcam_args(rviz="true"), "/cfg/pose.rviz")
+    assert ll.rviz_plan(webcam_args(), "/cfg/pose.rviz", True) is None
+    plan = ll.rviz_plan(webcam_args(rviz="true"), "/cfg/pose.rviz", True)
     assert (plan["package"], plan["executable"]) == ("rviz2", "rviz2")
     assert plan["arguments"] == ["-d", "/cfg/pose.rviz"] and plan["remappings"] == []
-    spaced = ll.rviz_plan(webcam_args(rviz="1", namespace="robot1"), "/cfg/pose.rviz")
+    spaced = ll.rviz_plan(webcam_args(rviz="1", namespace="robot1"), "/cfg/pose.rviz", True)
     assert ("/image_annotated", "/robot1/image_annotated") in spaced["remappings"]
     assert ("/image_raw", "/robot1/image_raw") in spaced["remappings"]
     with pytest.raises(ValueError, match="'rviz' must be true or false"):
-        ll.rviz_plan(webcam_args(rviz="sure"), "/cfg/pose.rviz")
+        ll.rviz_plan(webcam_args(rviz="sure"), "/cfg/pose.rviz", True)
+
+
+def test_rviz_without_rviz2_is_refused_with_the_install_hint_before_anything_starts() -> None:
+    """Upstream ros2 launch spawned the camera and the pose node, then failed on the missing
+    rviz2 executable and orphaned them: the plan refuses instead, so the launch file returns
+    no action at all."""
+    with pytest.raises(ValueError, match=r"rviz2 is not installed: apt install ros-\$ROS_DISTRO-rviz2"):
+        ll.rviz_plan(webcam_args(rviz="true"), "/cfg/pose.rviz", False)
+    assert ll.rviz_plan(webcam_args(rviz="false"), "/cfg/pose.rviz", False) is None
+
+
+def test_rviz_available_matches_the_ament_index(tmp_path: Path, monkeypatch) -> None:
+    index = tmp_path / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    assert not ll.rviz_available()
+    (index / "rviz2").write_text("")
+    (tmp_path / "share" / "rviz2").mkdir()
+    assert ll.rviz_available()
 
 
 def test_rviz_remaps_cover_every_topic_of_the_shipped_config() -> None:
@@ -184,7 +243,8 @@ def test_rviz_remaps_cover_every_topic_of_the_shipped_config() -> None:
     config = Path(__file__).resolve().parents[1] / "rviz" / "pose.rviz"
     displays = yaml.safe_load(config.read_text())["Visualization Manager"]["Displays"]
     topics = {d["Topic"]["Value"] for d in displays}
-    remapped = {src for src, _ in ll.rviz_plan(webcam_args(rviz="true", namespace="ns"), str(config))["remappings"]}
+    plan = ll.rviz_plan(webcam_args(rviz="true", namespace="ns"), str(config), True)
+    remapped = {src for src, _ in plan["remappings"]}
     assert topics and topics <= remapped
 
 
@@ -204,6 +264,7 @@ def test_demo_chains_image_source_pose_node_and_recorder() -> None:
     assert ("image", "image_raw") in pose["remappings"]
     assert recorder["parameters"][0] == {"output_dir": "/tmp/out", "expected_frames": 40,
                                          "idle_timeout_s": 3.0, "use_sim_time": False}
+    assert recorder["shutdown_on_exit"] == "pose_recorder finished"  # the launch ends with the recording
 
 
 @pytest.mark.parametrize("name, value, words", [
