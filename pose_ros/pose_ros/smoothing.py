@@ -135,6 +135,13 @@ class KeypointSmoother:
         self._tracks.clear()
         self._last_t = None
 
+    def set_params(self, params: OneEuroParams) -> None:
+        """New filter parameters, for new and existing tracks alike (their state is kept)."""
+        params.validate()
+        self.params = params
+        for state in self._tracks.values():
+            state.filter.params = params
+
     @property
     def num_tracks(self) -> int:
         return len(self._tracks)

@@ -153,3 +153,16 @@ def test_jitter_measure_separates_noise_from_steady_motion():
     noisy = [{"1": _person((100.0, 100.0), rng=rng, noise_px=2.0).keypoints} for _ in range(50)]
     assert keypoint_jitter_px(noisy)["accel_px"] > 2.0
     assert np.isnan(keypoint_jitter_px([])["step_px"])
+
+
+def test_new_parameters_reach_existing_tracks():
+    rng = np.random.default_rng(5)
+    times = np.arange(90) / 30.0
+    soft, stiff = KeypointSmoother(), KeypointSmoother()
+    _run(soft, [(320, 240)] * 30, times[:30], rng, noise_px=3.0)
+    _run(stiff, [(320, 240)] * 30, times[:30], rng, noise_px=3.0)
+    stiff.set_params(OneEuroParams(min_cutoff_hz=1000.0, beta=0.0))  # no smoothing at all
+    raw, out = _run(stiff, [(320, 240)] * 60, times[30:], rng, noise_px=3.0)
+    np.testing.assert_allclose(out, raw, atol=1e-3)
+    with pytest.raises(ValueError):
+        soft.set_params(OneEuroParams(min_cutoff_hz=-1.0))
