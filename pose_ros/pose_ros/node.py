@@ -46,7 +46,7 @@ from .qos import RELIABILITY
 from .paf import DecodeParams
 from .persons import Person
 from .rate_stats import LatencyWindow, RateMeter
-from .smoothing import KeypointSmoother, OneEuroParams
+from .smoothing import JitterMeter, KeypointSmoother, OneEuroParams
 from .stamp_pairing import Pairing, StampPairer
 from .tracking import PersonTracker
 
@@ -424,6 +424,7 @@ class PoseNode(Node):
             self._time_jumps_seen = jumps
             self._tracker.reset()
             self._smoother.reset()
+            self._jitter.forget_tracks()
             self._pairer.clear()
             log.info("image stamps jumped back in time: tracker reset")
         if self._p("tracking"):
@@ -515,6 +516,7 @@ class PoseNode(Node):
         known (at once, usually), from the worker or from the depth callback.
         """
         self._smoother = KeypointSmoother()
+        self._jitter = JitterMeter()  # raw vs smoothed keypoint jitter, for the diagnostics
         self._pairer: StampPairer = StampPairer(tolerance_ns=int(self._p("depth_tolerance_s") * 1e9))
         self._camera_info: Optional[CameraInfo] = None
         self._counts_3d = {"frames_3d": 0, "frames_without_3d": 0}
@@ -557,8 +559,11 @@ class PoseNode(Node):
             wanted = OneEuroParams(self._p("smoothing_min_cutoff"), self._p("smoothing_beta"))
             if wanted != self._smoother.params:
                 self._smoother.set_params(wanted)
+            raw = {p.track_id: p.keypoints.copy() for p in persons if p.track_id}
             # Without stamps, the time of processing is the best clock there is.
             persons = self._smoother.update(persons, t_s if t_s is not None else time.monotonic())
+            with self._stats_lock:
+                self._jitter.add(raw, {p.track_id: p.keypoints for p in persons if p.track_id})
         return persons
 
     def _offer_3d(self, header, persons: list, skeleton, width: int, height: int) -> None:
@@ -588,7 +593,9 @@ class PoseNode(Node):
             with self._stats_lock:
                 self._counts_3d["frames_without_3d"] += 1
                 self._status_3d = str(exc)
-            self.get_logger().warning(f"no 3D keypoints: {exc}", throttle_duration_sec=THROTTLE_S * 6)
+            # A 2D-only set-up (no depth publisher, none ever seen) is normal: diagnostics only.
+            if self._pairer.depth_received or self.count_publishers(self._depth_topic):
+                self.get_logger().warning(f"no 3D keypoints: {exc}", throttle_duration_sec=THROTTLE_S * 6)
             return
         except Exception as exc:  # a callback must never raise: one odd frame would stop 3D output
             with self._stats_lock:
@@ -608,7 +615,10 @@ class PoseNode(Node):
     def _stats_3d(self) -> dict:
         with self._stats_lock:
             counts, status = dict(self._counts_3d), self._status_3d
-        return {**counts, "depth_received": self._pairer.depth_received, "status_3d": status}
+            jitter = self._jitter.summary()
+        return {**counts, "depth_received": self._pairer.depth_received, "status_3d": status,
+                # mean |second difference| of a keypoint's position, before and after smoothing
+                "jitter_raw_px": jitter["raw_accel_px"], "jitter_smoothed_px": jitter["smoothed_accel_px"]}
 
     def destroy_node(self) -> None:
         self._slot.close()

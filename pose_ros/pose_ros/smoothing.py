@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -198,3 +198,54 @@ def keypoint_jitter_px(frames: List[Dict[str, np.ndarray]]) -> Dict[str, float]:
         joined = np.concatenate(parts) if parts else np.zeros(0)
         return float(joined.mean()) if joined.size else float("nan")
     return {"step_px": mean(steps), "accel_px": mean(accels)}
+
+
+class JitterMeter:
+    """Running :func:`keypoint_jitter_px` of the raw and the smoothed keypoints of the same
+    tracks, so a running node can report what smoothing does (in its diagnostics).
+
+    Only keypoints detected in the three frames a second difference needs count, the same
+    set for raw and smoothed, so the two numbers compare like with like.
+    """
+
+    def __init__(self) -> None:
+        self._history: Dict[str, List[Tuple[np.ndarray, np.ndarray]]] = {}
+        self._sums = {"raw_step": 0.0, "smoothed_step": 0.0, "raw_accel": 0.0, "smoothed_accel": 0.0}
+        self._steps = 0
+        self._accels = 0
+
+    def forget_tracks(self) -> None:
+        """After a time jump or tracker reset: no differences across it (totals are kept)."""
+        self._history.clear()
+
+    def add(self, raw: Dict[str, np.ndarray], smoothed: Dict[str, np.ndarray]) -> None:
+        """One frame: ``{track_id: (K, 3)}`` before and after smoothing."""
+        history = {}
+        for tid, kp in raw.items():
+            past = self._history.get(tid, [])[-2:]
+            cur = (np.asarray(kp, np.float64), np.asarray(smoothed[tid], np.float64))
+            if past and past[-1][0].shape == cur[0].shape:
+                (r1, s1) = past[-1]
+                both = (r1[:, 2] > 0) & (cur[0][:, 2] > 0)
+                self._sums["raw_step"] += float(np.hypot(*(cur[0][both, :2] - r1[both, :2]).T).sum())
+                self._sums["smoothed_step"] += float(np.hypot(*(cur[1][both, :2] - s1[both, :2]).T).sum())
+                self._steps += int(both.sum())
+                if len(past) == 2 and past[0][0].shape == cur[0].shape:
+                    (r0, s0) = past[0]
+                    three = both & (r0[:, 2] > 0)
+                    for key, (a, b, c) in (("raw_accel", (r0, r1, cur[0])), ("smoothed_accel", (s0, s1, cur[1]))):
+                        second = c[three, :2] - 2 * b[three, :2] + a[three, :2]
+                        self._sums[key] += float(np.hypot(*second.T).sum())
+                    self._accels += int(three.sum())
+            history[tid] = past + [cur]
+        self._history = history
+
+    def summary(self) -> Dict[str, float]:
+        """Mean pixels: ``raw_accel_px``, ``smoothed_accel_px`` (jitter), ``raw_step_px``,
+        ``smoothed_step_px`` (frame-to-frame motion); NaN before there is anything to measure."""
+        def mean(key: str, n: int) -> float:
+            return self._sums[key] / n if n else float("nan")
+        return {"raw_accel_px": mean("raw_accel", self._accels),
+                "smoothed_accel_px": mean("smoothed_accel", self._accels),
+                "raw_step_px": mean("raw_step", self._steps),
+                "smoothed_step_px": mean("smoothed_step", self._steps)}

@@ -8,6 +8,7 @@ keypoint can be checked against its own 2D keypoint and the intrinsics.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -211,5 +212,39 @@ def test_depth_far_from_the_color_stamp_is_not_paired():
         rig.wait_for(rig.persons, stamp)
         assert rig.ros.spin_until(lambda: rig.pose.stats()["frames_without_3d"] == 1)
         assert "within 20 ms" in rig.pose.stats()["status_3d"] and not rig.persons_3d
+    finally:
+        rig.close()
+
+
+def _jittered_frames(n: int, seed: int = 0) -> list:
+    """The photo shifted by a few random pixels per frame: a still scene seen by a shaky camera."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        dx, dy = rng.uniform(-4, 4, size=2)
+        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        frames.append(cv2.warpAffine(COLOR, shift, (W, H), borderMode=cv2.BORDER_REPLICATE))
+    return frames
+
+
+@pytest.mark.parametrize("smoothing", [True, False])
+def test_smoothing_steadies_tracked_keypoints_and_diagnostics_report_the_jitter(smoothing):
+    rig = Rig3D({"smoothing": smoothing})
+    try:
+        start = 1_700_000_700_000_000_000
+        outputs = []
+        for i, frame in enumerate(_jittered_frames(12)):
+            stamp = start + i * 100_000_000  # 10 fps of image time
+            rig.color.publish(image_msg(frame, stamp, frame_id=FRAME))
+            outputs.append(rig.wait_for(rig.persons, stamp))
+        ids = [sorted(p.id for p in out.persons) for out in outputs]
+        assert all({"1", "2"} <= set(i) for i in ids), ids  # both players keep their tracks
+        stats = rig.pose.stats()
+        raw, smoothed = stats["jitter_raw_px"], stats["jitter_smoothed_px"]
+        if smoothing:
+            assert raw > 2.0, raw  # the shaking really reaches the keypoints
+            assert smoothed < 0.6 * raw, (raw, smoothed)
+        else:
+            assert np.isnan(raw) and np.isnan(smoothed)  # nothing smoothed, nothing measured
     finally:
         rig.close()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pose_ros.persons import Person
-from pose_ros.smoothing import (KeypointSmoother, OneEuroFilter, OneEuroParams, keypoint_jitter_px,
+from pose_ros.smoothing import (JitterMeter, KeypointSmoother, OneEuroFilter, OneEuroParams, keypoint_jitter_px,
                                 smoothing_factor)
 
 K = 18
@@ -166,3 +166,23 @@ def test_new_parameters_reach_existing_tracks():
     np.testing.assert_allclose(out, raw, atol=1e-3)
     with pytest.raises(ValueError):
         soft.set_params(OneEuroParams(min_cutoff_hz=-1.0))
+
+
+def test_jitter_meter_matches_the_batch_measure_and_shows_smoothing_working():
+    rng = np.random.default_rng(7)
+    smoother, meter = KeypointSmoother(), JitterMeter()
+    raw_frames, smooth_frames = [], []
+    for i in range(120):
+        p = _person((100.0 + 2 * i, 200.0), rng=rng, noise_px=3.0)
+        raw = {"1": p.keypoints.copy()}
+        smoother.update([p], i / 30)
+        meter.add(raw, {"1": p.keypoints})
+        raw_frames.append(raw)
+        smooth_frames.append({"1": p.keypoints.copy()})
+    got = meter.summary()
+    batch_raw, batch_smooth = keypoint_jitter_px(raw_frames), keypoint_jitter_px(smooth_frames)
+    assert got["raw_accel_px"] == pytest.approx(batch_raw["accel_px"])
+    assert got["smoothed_accel_px"] == pytest.approx(batch_smooth["accel_px"])
+    assert got["raw_step_px"] == pytest.approx(batch_raw["step_px"])
+    assert got["smoothed_accel_px"] < 0.5 * got["raw_accel_px"]
+    assert np.isnan(JitterMeter().summary()["raw_accel_px"])
