@@ -10,7 +10,8 @@ at 30 fps, in bags and in simulation. Two choices differ from the paper's pseudo
 
 - the smoothing factor is the exact one for a first-order low-pass sampled every ``dt``
   (``1 - exp(-2 pi fc dt)``) instead of ``1 / (1 + tau / dt)``; the two agree for small
-  ``dt`` (measured on a synthetic walk, both stay within 3 px between 5 and 30 fps);
+  ``dt`` (on a synthetic 300 px walk, 5 and 30 fps stay within 4 px of each other;
+  a filter counting frames instead ends 60 px apart);
 - the speed that raises the cutoff is the 2D speed of a keypoint divided by the person's
   size (box diagonal, in diagonals per second), so ``beta`` means the same for a person
   near the camera and one far away.
@@ -41,11 +42,15 @@ class OneEuroParams:
     moving). ``beta``: how fast the cutoff rises with speed, per (box diagonal per second);
     higher = less lag on fast moves. ``d_cutoff_hz``: cutoff of the speed estimate.
 
-    Defaults from synthetic tracks (3 px noise on a 200 px person): at 30 fps a still
-    keypoint keeps about 40 % of its jitter, a 2 diagonals/s move lags by under 10 px."""
+    Defaults chosen on synthetic tracks and vtest.avi (bench/bench_3d.py): with 3 px noise
+    on a 200 px person at 30 fps a still keypoint keeps 30 % of its jitter and a move of
+    2 diagonals/s lags by under 0.09 diagonals; on vtest.avi at 10 fps the jitter drops by
+    a third. beta 4 lags half as much but smooths vtest by only 12 %; beta 0.5 smooths it
+    by 55 % but lags 0.13 diagonals.
+    """
 
     min_cutoff_hz: float = 0.5
-    beta: float = 4.0
+    beta: float = 1.5
     d_cutoff_hz: float = 1.0
 
     def validate(self) -> None:

