@@ -44,6 +44,7 @@ _BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _env_before = {name: os.environ.get(name) for name in _BLAS_VARS}
 
 import baseline_tutorial  # noqa: E402
+import bench_3d  # noqa: E402
 import bench_e2e  # noqa: E402
 import bench_estimator  # noqa: E402
 import bench_parse  # noqa: E402
@@ -305,6 +306,19 @@ def main() -> int:
                  f"{sk['outputs']} outputs at {sk['output_fps']:.2f} fps, max gap {_f(sk['max_gap_s'], '.2f')} s; "
                  f"latency p95 {_f(sk['latency_p95_ms'], '.0f')} ms"
                  + (f"; ERRORS: {'; '.join(sk['errors'])}" if sk["errors"] else "")))
+
+    # 3D lifting and keypoint smoothing ------------------------------------------------
+    step("+ 3D lifting and keypoint smoothing (bench_3d)")
+    lift = bench_3d.lifting_cost(100 if quick else 300)
+    rows.append(("6 3D", f"lift {lift['people']} people to 3D, depth {bench_3d.W}x{bench_3d.H}",
+                 f"p50 {lift['lift_p50_ms']:.3f} ms, p95 {lift['lift_p95_ms']:.3f} ms",
+                 f"{lift['repeats']} runs; One Euro smoothing of the same people p50 {lift['smooth_p50_ms']:.3f} ms, "
+                 f"p95 {lift['smooth_p95_ms']:.3f} ms"))
+    for r in bench_3d.vtest_jitter(60 if quick else 150):
+        rows.append(("6 smoothing", f"vtest.avi at {r['rate_hz']:.2f} fps, {r['frames']} frames",
+                     f"jitter {r['raw_accel_px']:.2f} -> {r['smoothed_accel_px']:.2f} px",
+                     f"mean second difference of a tracked keypoint, raw -> One Euro (defaults); "
+                     f"frame-to-frame step {r['raw_step_px']:.2f} -> {r['smoothed_step_px']:.2f} px"))
 
     # goals ------------------------------------------------------------------------------
     goals: List[str] = []

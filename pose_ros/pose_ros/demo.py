@@ -525,6 +525,9 @@ def print_summary(s: dict, out: Path, rate: float, node: Optional[Dict[str, str]
         *([f"pose_node (last 1 Hz diagnostics)  inference p50 {node.get('inference_ms', 'n/a')} ms, "
            f"received {node.get('frames_received', '?')}, processed {node.get('frames_processed', '?')}, "
            f"replaced by a newer frame {node.get('frames_dropped', '?')}"] if node else []),
+        *([f"keypoint jitter        {node['jitter_raw_px']} px raw -> {node['jitter_smoothed_px']} px smoothed "
+           "(mean second difference of a tracked keypoint, One Euro filter)"]
+          if node and "jitter_raw_px" in node else []),
         f"outputs                {out}/annotated.mp4 ({s.get('annotated_frames', 0)} frames), persons.jsonl, "
         + ("detections.jsonl, label_info.json, " if (s.get("detections") or {}).get("file") else "")
         + "image_markers.jsonl, snapshot.png, summary.json",

@@ -8,6 +8,9 @@ can replay a recorded video. Publishes, with the same header on both:
 * ``camera_info`` (sensor_msgs/CameraInfo): from ``camera_info_file`` when given, else an
   *approximate* ideal pinhole built from ``fov_deg`` (no distortion; see
   :func:`pose_ros.sources.approximate_camera_model`). Do not use it for metric work.
+* ``depth/image_raw`` (sensor_msgs/Image, 16UC1 mm or 32FC1 m), only with ``depth_source``:
+  recorded depth aligned to the colour frames (:mod:`pose_ros.depth_frames`), frame ``i``
+  with colour frame ``i``, so RGB-D pipelines run without an RGB-D camera.
 
 Timing: a timer publishes at ``rate_hz``; ``rate_hz: 0`` means the source's own rate
 (a video's fps, a camera's reported fps) or 30 Hz when it has none (image folders). The
@@ -41,6 +44,7 @@ from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from pose_ros.depth_frames import DepthFrames, DepthSourceError
 from pose_ros.image_convert import bgr_to_raw
 from pose_ros.qos import RELIABILITY
 from pose_ros.sources import (CameraModel, FrameSource, Prefetcher, SourceError,
@@ -104,6 +108,11 @@ _PARAMETERS = {
     "depth": (10, ParameterDescriptor(
         description="QoS history depth of both topics", read_only=True,
         integer_range=_int_range(1, 1000))),
+    "depth_source": ("", ParameterDescriptor(
+        description="recorded depth aligned to the colour frames, published on depth/image_raw: "
+                    "a folder of 16-bit PNGs (mm), a .png or a .npy file ((H, W) or (N, H, W); "
+                    "uint16 mm or float32 m); cycles when shorter; empty = no depth",
+        read_only=True)),
     "wait_for_subscribers": (0, ParameterDescriptor(
         description="hold the first frame until image_raw has this many subscribers "
                     "(so a short replay is not lost to discovery); 0 = start at once",
@@ -140,6 +149,10 @@ class ImageSourceNode(Node):
         calibration = self._str("camera_info_file")
         self._calibration: Optional[CameraModel] = load_camera_model(calibration) if calibration else None
         self._info_cache: dict = {}
+        depth_source = self._str("depth_source")
+        self._depth = DepthFrames(depth_source) if depth_source else None
+        if self._depth is not None:
+            self._depth.frame(0)  # an unreadable source fails at start, not at the first tick
 
         self._source = open_source(source, loop=self.get_parameter("loop").value,
                                    capture_size=(width, height))
@@ -150,6 +163,7 @@ class ImageSourceNode(Node):
                          reliability=RELIABILITY[reliability])
         self._image_pub = self.create_publisher(Image, "image_raw", qos)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        self._depth_pub = self.create_publisher(Image, "depth/image_raw", qos) if self._depth is not None else None
         self.done = Future()
         self.published = 0
         self.skipped_ticks = 0
@@ -245,11 +259,28 @@ class ImageSourceNode(Node):
         info.d = list(model.d)
         info.k, info.r, info.p = list(model.k), list(model.r), list(model.p)
 
+        depth = None
+        if self._depth_pub is not None:
+            try:
+                depth = self._depth_msg(msg.header, self.published)
+            except DepthSourceError as exc:  # e.g. a corrupt PNG in the folder
+                self._finish(1, str(exc))
+                return
+
         self._image_pub.publish(msg)
         self._info_pub.publish(info)
+        if depth is not None:
+            self._depth_pub.publish(depth)
         self.published += 1
         if self._max_frames and self.published >= self._max_frames:
             self._ending = f"published max_frames={self._max_frames} frames"
+
+    def _depth_msg(self, header, index: int) -> Image:
+        array, encoding = self._depth.frame(index)
+        out = Image(header=header, height=array.shape[0], width=array.shape[1], encoding=encoding,
+                    is_bigendian=0, step=array.shape[1] * array.itemsize)
+        out.data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        return out
 
     def _finish(self, status: int, message: str) -> None:
         self._timer.cancel()
@@ -259,7 +290,7 @@ class ImageSourceNode(Node):
             self.get_logger().info(f"{message}; exiting")
             if self._reliable:  # let subscribers have the last frames before we vanish
                 deadline = time.monotonic() + _ACK_TIMEOUT_S
-                for pub in (self._image_pub, self._info_pub):
+                for pub in (self._image_pub, self._info_pub) + ((self._depth_pub,) if self._depth_pub else ()):
                     left = max(0.0, deadline - time.monotonic())
                     pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9)))
         else:
@@ -286,7 +317,7 @@ def main(args: Optional[list] = None) -> int:
         rclpy.spin_until_future_complete(node, node.done)
         if node.done.done():
             status = node.done.result()
-    except (SourceError, ConfigError, ParameterException) as exc:
+    except (SourceError, ConfigError, ParameterException, DepthSourceError) as exc:
         get_logger("image_source").error(str(exc))
         status = 1
     except (KeyboardInterrupt, ExternalShutdownException):

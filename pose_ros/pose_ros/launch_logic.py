@@ -48,12 +48,29 @@ POSE_OVERRIDE_ARGS = ("estimator", "model", "input_width", "input_height",
 WEBCAM_ARGS = ("video_device", "image_width", "image_height", "framerate", "pixel_format",
                "camera_name", "params_file", "rviz") + POSE_OVERRIDE_ARGS + COMMON_ARGS
 POSE_ARGS = ("image", "params_file") + COMMON_ARGS
+RGBD_ARGS = ("camera", "image", "depth", "camera_info", "params_file", "rviz") + COMMON_ARGS
 DEMO_ARGS = ("video", "frames", "rate_hz", "output_dir", "expected_frames", "params_file",
              "model") + COMMON_ARGS
 LAUNCH_FILE_ARGS = {
     "webcam.launch.py": WEBCAM_ARGS,
     "pose.launch.py": POSE_ARGS,
     "demo.launch.py": DEMO_ARGS,
+    "rgbd.launch.py": RGBD_ARGS,
+}
+
+# Colour image, depth aligned to it, and the colour camera_info of common RGB-D drivers
+# at their defaults. realsense2_camera 4.x: `ros2 launch realsense2_camera rs_launch.py
+# align_depth.enable:=true` (camera_namespace and camera_name both "camera").
+# depthai_ros_driver: `ros2 launch depthai_ros_driver camera.launch.py` (node "oak"; the
+# stereo depth is aligned to the RGB camera by default, stereo.i_align_depth: true).
+# image_source: pose_ros' own replay with depth_source (see image_source.py).
+RGBD_CAMERAS: Dict[str, Dict[str, str]] = {
+    "realsense": {"image": "/camera/camera/color/image_raw",
+                  "depth": "/camera/camera/aligned_depth_to_color/image_raw",
+                  "camera_info": "/camera/camera/color/camera_info"},
+    "oak": {"image": "/oak/rgb/image_raw", "depth": "/oak/stereo/image_raw",
+            "camera_info": "/oak/rgb/camera_info"},
+    "image_source": {"image": "image_raw", "depth": "depth/image_raw", "camera_info": "camera_info"},
 }
 
 _TRUE = ("true", "1", "yes", "on")
@@ -320,6 +337,42 @@ def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_to
     }
 
 
+def rgbd_topics(args: Mapping[str, str]) -> Dict[str, str]:
+    """The colour, depth and camera_info topics: the ``camera`` preset, where the
+    ``image``/``depth``/``camera_info`` arguments are empty, else those arguments."""
+    camera = _get(args, "camera").lower()
+    if camera not in RGBD_CAMERAS:
+        raise ValueError(f"launch argument 'camera' must be one of {', '.join(RGBD_CAMERAS)}, got {camera!r}")
+    topics = dict(RGBD_CAMERAS[camera])
+    for name in topics:
+        given = _get(args, name)
+        topics[name] = topic_of(name, given or topics[name])
+    return topics
+
+
+def rgbd_pose_plan(args: Mapping[str, str], params_file: Optional[str]) -> Plan:
+    """The pose node on an RGB-D camera: colour in ``image``, aligned depth in ``depth``,
+    the colour camera_info in ``camera_info`` (3D keypoints, persons_3d, persons_markers)."""
+    topics = rgbd_topics(args)
+    plan = pose_node_plan(args, params_file, topics["image"])
+    plan["remappings"] = plan["remappings"] + [("depth", topics["depth"]), ("camera_info", topics["camera_info"])]
+    return plan
+
+
+def rgbd_rviz_plan(args: Mapping[str, str], config_path: str) -> Optional[Plan]:
+    """RViz as :func:`rviz_plan`, its camera image display on the RGB-D colour topic."""
+    plan = rviz_plan(args, config_path)
+    if plan is None:
+        return None
+    image = rgbd_topics(args)["image"]
+    ns = namespace_of(args)
+    target = image if image.startswith("/") else f"{ns}/{image}"
+    plan["remappings"] = [r for r in plan["remappings"] if r[0] != "/image_raw"]
+    if target != "/image_raw":
+        plan["remappings"].append(("/image_raw", target))
+    return plan
+
+
 # --------------------------------------------------------------------------- rviz
 
 
@@ -341,7 +394,8 @@ def rviz_plan(args: Mapping[str, str], config_path: str, rviz_installed: bool) -
     ns = namespace_of(args)
     remaps: List[Tuple[str, str]] = []
     if ns:
-        remaps = [(f"/{t}", f"{ns}/{t}") for t in ("image_raw", "image_annotated", "camera_info")]
+        remaps = [(f"/{t}", f"{ns}/{t}") for t in ("image_raw", "image_annotated", "camera_info",
+                                                    "persons_markers")]
     return {
         "package": "rviz2",
         "executable": "rviz2",

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from pose_ros_msgs.msg import PersonKeypointsArray
+from pose_ros_msgs.msg import PersonKeypoints3DArray, PersonKeypointsArray
 from pose_ros_msgs.msg import Skeleton as SkeletonMsg
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
@@ -29,10 +29,10 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import SetBool
-from visualization_msgs.msg import ImageMarker
+from visualization_msgs.msg import ImageMarker, MarkerArray
 
 from . import image_convert, runtimes
 from .draw import draw_persons
@@ -40,14 +40,19 @@ from .estimators import Estimator, EstimatorError, available_estimators, load_es
 from .frame_slot import LatestFrameSlot
 from .image_markers import skeleton_overlay
 from .markers_convert import load_foxglove_msgs, overlay_to_image_annotations, overlay_to_image_markers
+from .lifting import DepthError, LiftParams, intrinsics_for, lift_persons
+from .markers3d import depth_msg_to_metres, persons3d_to_msg, skeleton_markers
 from .models import load_manifest
 from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                           persons_to_msg, skeleton_to_msg, stamp_ns)
 from .qos import RELIABILITY
 from .paf import DecodeParams
+from .persons import Person
 from .rate_stats import LatencyWindow, RateMeter
 from .runtimes.opencv_dnn import LEGACY_BACKENDS
 from .skeletons import Skeleton
+from .smoothing import JitterMeter, KeypointSmoother, OneEuroParams
+from .stamp_pairing import Pairing, StampPairer
 from .tracking import PersonTracker
 
 try:  # Jazzy and newer
@@ -127,6 +132,27 @@ PARAMS = (
           "image_markers/joints (visualization_msgs/ImageMarker) and image_annotations "
           "(foxglove_msgs/ImageAnnotations, when installed); built only while someone subscribes.", "live"),
 )
+# Time smoothing, tracks in seconds, and 3D keypoints from an aligned depth image.
+_ONE_EURO, _LIFT = OneEuroParams(), LiftParams()
+PARAMS = PARAMS + (
+    Param("track_max_age_s", PersonTracker().max_age_s, "A track unseen for longer (seconds of image "
+          "stamps) is dropped; the person gets a new id when seen again.", "live", 0.0, 600.0),
+    Param("smoothing", True, "One Euro filter per keypoint per track (needs tracking).", "live"),
+    Param("smoothing_min_cutoff", _ONE_EURO.min_cutoff_hz, "One Euro cutoff of a still keypoint in Hz: "
+          "lower = steadier, more lag when a move starts.", "live", 0.01, 100.0),
+    Param("smoothing_beta", _ONE_EURO.beta, "One Euro speed coefficient per (person box diagonal per "
+          "second): higher = less lag on fast moves, more jitter.", "live", 0.0, 1000.0),
+    Param("depth_tolerance_s", 0.05, "Largest stamp difference between a colour image and the depth "
+          "image paired with it.", "live", 0.0, 1.0),
+    Param("depth_window_px", _LIFT.window_px, "Side of the window whose median depth a keypoint "
+          "takes, in colour-image pixels (odd).", "live", 1, 51, 2),
+    Param("depth_outlier_m", _LIFT.outlier_m, "A keypoint farther than this from its person's median "
+          "depth uses only the readings near the person, or none.", "live", 0.05, 10.0),
+    Param("publish_markers", True, "Publish persons_markers (RViz skeletons; built only while someone "
+          "subscribes).", "live"),
+    Param("marker_lifetime_s", 1.0, "Lifetime of the RViz markers, so people vanish when 3D output "
+          "stops.", "live", 0.05, 60.0),
+)
 PARAM_BY_NAME = {p.name: p for p in PARAMS}
 DECODE_FIELDS = {f.name for f in fields(DecodeParams)}
 
@@ -180,6 +206,7 @@ class PoseNode(Node):
         self._in_rate, self._out_rate = RateMeter(), RateMeter()
         self._latency, self._inference = LatencyWindow(), LatencyWindow()
         self._skeleton_published: Optional[str] = None
+        self._init_3d()
 
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._p("output_depth"),
                              reliability=RELIABILITY[self._p("output_reliability")])
@@ -426,12 +453,16 @@ class PoseNode(Node):
         if jumps != self._time_jumps_seen:  # a bag looped or the sim clock was reset
             self._time_jumps_seen = jumps
             self._tracker.reset()
+            self._smoother.reset()
+            self._jitter.forget_tracks()
+            self._pairer.clear()
             log.info("image stamps jumped back in time: tracker reset")
         if self._p("tracking"):
-            persons = self._tracker.update(persons)
+            persons = self._track_and_smooth(persons, stamp_ns(msg.header))
         self._publish_skeleton(estimator)
         self._persons_pub.publish(persons_to_msg(persons, msg.header, result.skeleton,
                                                  image.shape[1], image.shape[0]))
+        self._offer_3d(msg.header, persons, estimator.skeleton, image.shape[1], image.shape[0])
         if self._p("publish_annotated") and self._annotated_pub.get_subscription_count() > 0:
             drawn = draw_persons(image, persons, estimator.skeleton, draw_ids=self._p("tracking"),
                                  copy=not image.flags.writeable)
@@ -540,6 +571,7 @@ class PoseNode(Node):
             "time_jumps": slot["time_jumps"],
             "last_error": last_error or self._estimator_error,
             "enabled": self._enabled,
+            **self._stats_3d(),
         }
 
     def _publish_diagnostics(self) -> None:
@@ -566,6 +598,119 @@ class PoseNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+    # ------------------------------------------------------------------ time smoothing and 3D
+    def _init_3d(self) -> None:
+        """Tracks in seconds, One Euro smoothing, and the optional depth + camera_info inputs.
+
+        3D never delays 2D: the worker publishes the 2D persons first and hands them to the
+        pairer; their 3D part is lifted and published when the matching depth frame is
+        known (at once, usually), from the worker or from the depth callback.
+        """
+        self._smoother = KeypointSmoother()
+        self._jitter = JitterMeter()  # raw vs smoothed keypoint jitter, for the diagnostics
+        self._pairer: StampPairer = StampPairer(tolerance_ns=int(self._p("depth_tolerance_s") * 1e9))
+        self._camera_info: Optional[CameraInfo] = None
+        self._counts_3d = {"frames_3d": 0, "frames_without_3d": 0}
+        self._status_3d = "no depth image received yet"
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._p("output_depth"),
+                             reliability=RELIABILITY[self._p("output_reliability")])
+        self._persons_3d_pub = self.create_publisher(PersonKeypoints3DArray, "persons_3d", out_qos)
+        self._markers_pub = self.create_publisher(MarkerArray, "persons_markers", out_qos)
+        # Best effort matches reliable and best-effort drivers; camera_info is small.
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                 QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                            reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._depth_sub = None
+        self._subscribe_depth()
+        if self._p("input_reliability") == "auto":
+            self.create_timer(2.0, self._subscribe_depth)
+
+    def _subscribe_depth(self) -> None:
+        """Like the image subscription: (re)created when the matching QoS changes."""
+        topic = self.resolve_topic_name("depth")
+        reliability = self._input_reliability(topic)
+        if self._depth_sub is not None and self._depth_sub.qos_profile.reliability == reliability:
+            return
+        if self._depth_sub is not None:
+            self.destroy_subscription(self._depth_sub)
+        self._depth_topic = topic
+        self._depth_sub = self.create_subscription(
+            Image, "depth", self._on_depth,
+            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=reliability))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _track_and_smooth(self, persons: list, stamp: int) -> list:
+        """Ids from the tracker (in seconds of stamps), then One Euro smoothing per keypoint."""
+        t_s = stamp / 1e9 if stamp else None
+        self._tracker.max_age_s = self._p("track_max_age_s")
+        persons = self._tracker.update(persons, t_s)
+        if self._p("smoothing"):
+            wanted = OneEuroParams(self._p("smoothing_min_cutoff"), self._p("smoothing_beta"))
+            if wanted != self._smoother.params:
+                self._smoother.set_params(wanted)
+            raw = {p.track_id: p.keypoints.copy() for p in persons if p.track_id}
+            # Without stamps, the time of processing is the best clock there is.
+            persons = self._smoother.update(persons, t_s if t_s is not None else time.monotonic())
+            with self._stats_lock:
+                self._jitter.add(raw, {p.track_id: p.keypoints for p in persons if p.track_id})
+        return persons
+
+    def _offer_3d(self, header, persons: list, skeleton, width: int, height: int) -> None:
+        copies = [Person(p.keypoints.copy(), p.score, p.bbox, p.track_id) for p in persons]
+        self._pairer.set_tolerance(int(self._p("depth_tolerance_s") * 1e9))
+        for decision in self._pairer.add_result(stamp_ns(header), (header, copies, skeleton, width, height)):
+            self._finish_3d(decision)
+
+    def _on_depth(self, msg: Image) -> None:
+        for decision in self._pairer.add_depth(stamp_ns(msg.header), msg):
+            self._finish_3d(decision)
+
+    def _finish_3d(self, decision: Pairing) -> None:
+        """Lift and publish one colour frame's persons; on any problem, say why in diagnostics."""
+        header, persons, skeleton, width, height = decision.result
+        try:
+            if decision.depth is None:
+                raise DepthError(f"{decision.reason} on {self._depth_topic}")
+            info = self._camera_info
+            if info is None:
+                raise DepthError(f"no camera_info received on {self.resolve_topic_name('camera_info')}")
+            k = intrinsics_for(info.k, (info.width, info.height), (width, height))
+            depth_m = depth_msg_to_metres(decision.depth)
+            params = LiftParams(window_px=self._p("depth_window_px"), outlier_m=self._p("depth_outlier_m"))
+            lifted = lift_persons(persons, depth_m, k, (width, height), params)
+        except DepthError as exc:
+            with self._stats_lock:
+                self._counts_3d["frames_without_3d"] += 1
+                self._status_3d = str(exc)
+            # A 2D-only set-up (no depth publisher, none ever seen) is normal: diagnostics only.
+            if self._pairer.depth_received or self.count_publishers(self._depth_topic):
+                self.get_logger().warning(f"no 3D keypoints: {exc}", throttle_duration_sec=THROTTLE_S * 6)
+            return
+        except Exception as exc:  # a callback must never raise: one odd frame would stop 3D output
+            with self._stats_lock:
+                self._counts_3d["frames_without_3d"] += 1
+                self._status_3d = f"3D lifting failed: {type(exc).__name__}: {exc}"
+            self.get_logger().error(self._status_3d, throttle_duration_sec=THROTTLE_S)
+            return
+        if not self.context.ok():
+            return
+        self._persons_3d_pub.publish(persons3d_to_msg(lifted, header, skeleton.name))
+        if self._p("publish_markers") and self._markers_pub.get_subscription_count() > 0:
+            self._markers_pub.publish(skeleton_markers(lifted, header, skeleton, self._p("marker_lifetime_s")))
+        with self._stats_lock:
+            self._counts_3d["frames_3d"] += 1
+            self._status_3d = "ok"
+
+    def _stats_3d(self) -> dict:
+        with self._stats_lock:
+            counts, status = dict(self._counts_3d), self._status_3d
+            jitter = self._jitter.summary()
+        return {**counts, "depth_received": self._pairer.depth_received, "status_3d": status,
+                # mean |second difference| of a keypoint's position, before and after smoothing
+                "jitter_raw_px": jitter["raw_accel_px"], "jitter_smoothed_px": jitter["smoothed_accel_px"]}
 
     def destroy_node(self) -> None:
         self._slot.close()

@@ -11,7 +11,7 @@ share few detected keypoints between frames. Ids are "1", "2", ... and never reu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -27,8 +27,8 @@ class _Track:
     track_id: str
     keypoints: np.ndarray      # (K, 3) as last seen
     bbox: np.ndarray           # (4,) x, y, w, h as last seen
-    velocity: np.ndarray       # (2,) pixels per frame
-    missed: int = 0            # consecutive frames without a match
+    velocity: np.ndarray       # (2,) pixels per clock unit (second, or frame without stamps)
+    last_seen: float = 0.0     # tracker clock when last matched
     hits: int = 1              # frames matched, the creating one included
 
 
@@ -94,29 +94,38 @@ def greedy_match(cost: np.ndarray, max_cost: float) -> List[tuple]:
 class PersonTracker:
     """Assigns ``Person.track_id`` so the same person keeps the same id across frames.
 
-    ``max_cost`` (in [0, 1]) is the largest cost still accepted as the same person;
-    a track unseen for more than ``max_age`` consecutive frames is dropped, so a
-    person who comes back later gets a new id. Call :meth:`update` once per frame,
-    also with an empty list, so that unseen tracks age.
+    ``max_cost`` (in [0, 1]) is the largest cost still accepted as the same person.
+    A track unseen for more than ``max_age_s`` seconds of image time (the stamps given
+    to :meth:`update`) is dropped, so a person who comes back later gets a new id; the
+    same holds at 3 fps and at 30 fps, in bags and in simulation. Without stamps (a
+    driver that sets none) the tracker counts frames instead: ``max_age`` frames.
+    Call :meth:`update` once per frame, also with an empty list, so that unseen tracks age.
 
     Defaults (0.8, 10) come from replaying ``make demo``'s vtest.avi detections (193
     processed frames, about 3 fps, small pedestrians whose detections flicker):
     0.7 / 5 gave 68 ids, 33 of them seen once; 0.8 / 10 gives 44 ids, 11 seen once,
-    and the crossing tests still hold.
+    and the crossing tests still hold. ``max_age_s`` 3.3 s is those 10 frames at the
+    demo's rate, so the node behaves as before on it.
     """
 
-    def __init__(self, iou_weight: float = 0.5, max_cost: float = 0.8, max_age: int = 10) -> None:
+    def __init__(self, iou_weight: float = 0.5, max_cost: float = 0.8, max_age: int = 10,
+                 max_age_s: float = 3.3) -> None:
         if not 0.0 <= iou_weight <= 1.0:
             raise ValueError(f"iou_weight must be in [0, 1], got {iou_weight}")
         if not 0.0 < max_cost <= 1.0:
             raise ValueError(f"max_cost must be in (0, 1], got {max_cost}")
         if max_age < 0:
             raise ValueError(f"max_age must be >= 0, got {max_age}")
+        if not max_age_s >= 0:
+            raise ValueError(f"max_age_s must be >= 0, got {max_age_s}")
         self.iou_weight = float(iou_weight)
         self.max_cost = float(max_cost)
         self.max_age = int(max_age)
+        self.max_age_s = float(max_age_s)
         self._tracks: List[_Track] = []
         self._next_id = 1
+        self._now = 0.0           # tracker clock: the last stamp, or the frame count
+        self._stamped: Optional[bool] = None
 
     @property
     def num_tracks(self) -> int:
@@ -126,11 +135,23 @@ class PersonTracker:
         """Forget all tracks (e.g. after a time jump). Ids keep counting up unless
         ``restart_ids``, so a consumer never sees an old id on a new person."""
         self._tracks = []
+        self._stamped = None
         if restart_ids:
             self._next_id = 1
 
-    def update(self, persons: List[Person]) -> List[Person]:
-        """Set ``track_id`` on every person of this frame; returns the same list."""
+    def update(self, persons: List[Person], stamp_s: Optional[float] = None) -> List[Person]:
+        """Set ``track_id`` on every person of this frame; returns the same list.
+
+        ``stamp_s``: the image's stamp in seconds (None: count frames). Switching between
+        stamped and unstamped frames, or a stamp older than the last one, restarts the tracks.
+        """
+        stamped = stamp_s is not None
+        if stamped != self._stamped or (stamped and stamp_s < self._now):
+            self._tracks = []  # clocks cannot be compared: start over (ids keep counting)
+            self._stamped = stamped
+            self._now = float(stamp_s) if stamped else 0.0
+        else:
+            self._now = float(stamp_s) if stamped else self._now + 1.0
         if persons:
             k = {p.keypoints.shape[0] for p in persons}
             if len(k) != 1:
@@ -146,10 +167,9 @@ class PersonTracker:
         for t, d in pairs:
             self._refresh(self._tracks[t], persons[d])
 
-        for i, track in enumerate(self._tracks):
-            if i not in matched_tracks:
-                track.missed += 1
-        self._tracks = [tr for tr in self._tracks if tr.missed <= self.max_age]
+        limit = self.max_age_s if stamped else float(self.max_age)
+        self._tracks = [tr for i, tr in enumerate(self._tracks)
+                        if i in matched_tracks or self._now - tr.last_seen <= limit]
 
         for d, person in enumerate(persons):
             if d not in matched_dets:
@@ -159,7 +179,7 @@ class PersonTracker:
     # -- internals ---------------------------------------------------------------
 
     def _match(self, persons: List[Person]) -> List[tuple]:
-        steps = np.array([tr.missed + 1 for tr in self._tracks], np.float64)
+        steps = np.array([self._now - tr.last_seen for tr in self._tracks], np.float64)
         shift = np.stack([tr.velocity for tr in self._tracks]) * steps[:, None]   # (T, 2)
         t_kps = np.stack([tr.keypoints for tr in self._tracks]).astype(np.float64)
         t_kps[:, :, :2] += shift[:, None, :]
@@ -179,12 +199,13 @@ class PersonTracker:
             old_c = track.bbox[:2] + track.bbox[2:] / 2
             new = np.asarray(person.bbox, np.float64)
             moved = new[:2] + new[2:] / 2 - old_c
-        step = moved / (track.missed + 1)
+        elapsed = self._now - track.last_seen
+        step = moved / elapsed if elapsed > 0 else track.velocity  # a repeated stamp: keep it
         # Smooth the velocity once there is one to smooth; the first estimate is taken as is.
         track.velocity = step if track.hits == 1 else 0.5 * (track.velocity + step)
         track.keypoints = kps.astype(np.float64, copy=True)
         track.bbox = np.asarray(person.bbox, np.float64).copy()
-        track.missed = 0
+        track.last_seen = self._now
         track.hits += 1
         person.track_id = track.track_id
 
@@ -192,7 +213,7 @@ class PersonTracker:
         track = _Track(track_id=str(self._next_id),
                        keypoints=person.keypoints.astype(np.float64, copy=True),
                        bbox=np.asarray(person.bbox, np.float64).copy(),
-                       velocity=np.zeros(2))
+                       velocity=np.zeros(2), last_seen=self._now)
         self._next_id += 1
         self._tracks.append(track)
         person.track_id = track.track_id

@@ -232,3 +232,11 @@ def test_generate_launch_description_when_launch_is_installed() -> None:
         description = module.generate_launch_description()
         declared = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
         assert declared == set(launch_logic.LAUNCH_FILE_ARGS[name])
+
+
+def test_rviz_config_shows_the_3d_skeleton_markers_reliably() -> None:
+    doc = yaml.safe_load((PKG / "rviz" / "pose.rviz").read_text())
+    markers = [d for d in doc["Visualization Manager"]["Displays"]
+               if d["Class"] == "rviz_default_plugins/MarkerArray"]
+    assert [m["Topic"]["Value"] for m in markers] == ["/persons_markers"]
+    assert markers[0]["Topic"]["Reliability Policy"] == "Reliable"  # the node publishes reliable

@@ -301,3 +301,51 @@ def test_launch_logic_imports_no_launch_module() -> None:
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- RGB-D
+
+
+def rgbd_args(**over: str) -> dict:
+    args = {"camera": "realsense", "image": "", "depth": "", "camera_info": "", "params_file": PARAMS_FILE,
+            "rviz": "false", "namespace": "", "use_sim_time": "false", "log_level": "info"}
+    assert set(args) == set(ll.RGBD_ARGS)
+    args.update(over)
+    return args
+
+
+@pytest.mark.parametrize("camera, image, depth, info", [
+    ("realsense", "/camera/camera/color/image_raw", "/camera/camera/aligned_depth_to_color/image_raw",
+     "/camera/camera/color/camera_info"),
+    ("oak", "/oak/rgb/image_raw", "/oak/stereo/image_raw", "/oak/rgb/camera_info"),
+    ("image_source", "image_raw", "depth/image_raw", "camera_info"),
+])
+def test_rgbd_presets_wire_colour_depth_and_camera_info(camera, image, depth, info) -> None:
+    plan = ll.rgbd_pose_plan(rgbd_args(camera=camera), PARAMS_FILE)
+    remaps = dict(plan["remappings"])
+    assert remaps["image"] == image and remaps["image/compressed"] == f"{image}/compressed"
+    assert remaps["depth"] == depth and remaps["camera_info"] == info
+    assert plan["executable"] == ll.POSE_EXECUTABLE and plan["parameters"][0] == PARAMS_FILE
+
+
+def test_rgbd_topic_arguments_override_the_preset_one_by_one() -> None:
+    topics = ll.rgbd_topics(rgbd_args(camera="oak", depth="/oak/stereo/depth_aligned"))
+    assert topics == {"image": "/oak/rgb/image_raw", "depth": "/oak/stereo/depth_aligned",
+                      "camera_info": "/oak/rgb/camera_info"}
+
+
+@pytest.mark.parametrize("over, match", [({"camera": "kinect"}, "'camera'"), ({"depth": "bad topic"}, "'depth'")])
+def test_rgbd_bad_arguments_name_the_argument(over, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        ll.rgbd_pose_plan(rgbd_args(**over), PARAMS_FILE)
+
+
+def test_rgbd_rviz_shows_the_camera_colour_topic() -> None:
+    assert ll.rgbd_rviz_plan(rgbd_args(), "/cfg/pose.rviz") is None
+    plan = ll.rgbd_rviz_plan(rgbd_args(rviz="true", namespace="robot1"), "/cfg/pose.rviz")
+    remaps = dict(plan["remappings"])
+    assert remaps["/image_raw"] == "/camera/camera/color/image_raw"
+    assert remaps["/persons_markers"] == "/robot1/persons_markers"
+    replay = dict(ll.rgbd_rviz_plan(rgbd_args(rviz="true", camera="image_source", namespace="r2"),
+                                    "/cfg/pose.rviz")["remappings"])
+    assert replay["/image_raw"] == "/r2/image_raw"

@@ -191,7 +191,55 @@ def test_greedy_match_takes_cheapest_first_and_respects_threshold():
     assert greedy_match(np.zeros((0, 3)), 0.5) == []
 
 
-@pytest.mark.parametrize("kwargs", [{"iou_weight": 1.5}, {"max_cost": 0.0}, {"max_age": -1}])
+@pytest.mark.parametrize("kwargs", [{"iou_weight": 1.5}, {"max_cost": 0.0}, {"max_age": -1}, {"max_age_s": -0.5}])
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError):
         PersonTracker(**kwargs)
+
+
+@pytest.mark.parametrize("fps", [3.0, 30.0])
+def test_max_age_is_in_seconds_of_stamps_whatever_the_frame_rate(fps):
+    tracker = PersonTracker(max_age_s=1.0)
+    t = 100.0
+    for f in range(int(fps)):  # one second of a walk at 60 px/s
+        tracker.update([person(100 + 60 * f / fps, 50)], t)
+        t += 1 / fps
+    last = t - 1 / fps
+    # Unseen for 0.9 s (however many frames that is): the same id.
+    while t < last + 0.9:
+        tracker.update([], t)
+        t += 1 / fps
+    assert tracker.update([person(100 + 60 * (t - 100.0), 50)], t)[0].track_id == "1"
+    last = t
+    # Unseen for more than 1.0 s: the track is gone.
+    tracker.update([], last + 0.99)
+    assert tracker.num_tracks == 1
+    tracker.update([], last + 1.01)
+    assert tracker.num_tracks == 0
+
+
+def test_stamped_velocity_bridges_a_gap_the_same_at_any_rate():
+    # 120 px/s; unseen for 1 s it has moved 120 px, which a static match would reject.
+    for fps in (4.0, 20.0):
+        tracker = PersonTracker(max_age_s=2.0)
+        for f in range(int(fps)):
+            tracker.update([person(50 + 120 * f / fps, 50)], f / fps)
+        t_back = (int(fps) - 1) / fps + 1.0
+        assert tracker.update([person(50 + 120 * t_back, 50)], t_back)[0].track_id == "1", fps
+
+
+def test_stamps_going_back_or_disappearing_restart_tracks_but_not_ids():
+    tracker = PersonTracker()
+    tracker.update([person(100, 50)], 10.0)
+    assert tracker.update([person(101, 50)], 10.1)[0].track_id == "1"
+    assert tracker.update([person(102, 50)], 5.0)[0].track_id == "2"  # the bag looped
+    assert tracker.update([person(103, 50)])[0].track_id == "3"       # no stamp any more
+    assert tracker.update([person(104, 50)])[0].track_id == "3"
+
+
+def test_repeated_stamp_keeps_the_track_and_its_velocity():
+    tracker = PersonTracker()
+    for f in range(3):
+        tracker.update([person(100 + 10 * f, 50)], f * 0.1)
+    assert tracker.update([person(120, 50)], 0.2)[0].track_id == "1"
+    assert tracker.update([person(130, 50)], 0.3)[0].track_id == "1"

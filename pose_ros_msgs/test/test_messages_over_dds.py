@@ -9,7 +9,10 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from pose_ros_msgs.msg import Keypoint2D, PersonKeypoints, PersonKeypointsArray, Skeleton
+from geometry_msgs.msg import Point
+
+from pose_ros_msgs.msg import (Keypoint2D, Keypoint3D, PersonKeypoints, PersonKeypoints3D,
+                               PersonKeypoints3DArray, PersonKeypointsArray, Skeleton)
 
 
 @pytest.fixture
@@ -101,3 +104,32 @@ def test_keypoint_fields_have_documented_types():
     assert (kp.x, kp.y, kp.score) == (0.0, 0.0, 0.0)
     with pytest.raises((AssertionError, OverflowError)):
         Skeleton(edges=[70000])  # uint16 bounds are enforced by the generated class
+
+
+def test_person_keypoints_3d_array_survives_dds(ctx):
+    context, executor = ctx
+    pub_node = rclpy.create_node("kp3_pub", context=context)
+    sub_node = rclpy.create_node("kp3_sub", context=context)
+    executor.add_node(pub_node)
+    executor.add_node(sub_node)
+    received = []
+    sub_node.create_subscription(PersonKeypoints3DArray, "persons_3d", received.append, 10)
+    pub = pub_node.create_publisher(PersonKeypoints3DArray, "persons_3d", 10)
+
+    msg = PersonKeypoints3DArray(skeleton="coco18")
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1700000001, 5
+    msg.header.frame_id = "camera_color_optical_frame"
+    kps = [Keypoint3D(position=Point(x=0.1 * i, y=-0.2, z=1.5 + i), score=0.5 if i % 2 else 0.0)
+           for i in range(18)]
+    msg.persons = [PersonKeypoints3D(id="4", score=0.75, keypoints=kps)]
+
+    assert _spin_until(executor, lambda: pub.get_subscription_count() > 0)
+    assert _spin_until(executor, lambda: (pub.publish(msg), bool(received))[1])
+    got = received[0]
+    assert (got.header.stamp.sec, got.header.stamp.nanosec) == (1700000001, 5)
+    assert got.header.frame_id == "camera_color_optical_frame" and got.skeleton == "coco18"
+    assert [p.id for p in got.persons] == ["4"] and got.persons[0].score == 0.75
+    back = got.persons[0].keypoints
+    assert len(back) == 18
+    assert [(k.position.x, k.position.y, k.position.z, k.score) for k in back] == \
+        [(k.position.x, k.position.y, k.position.z, k.score) for k in kps]  # float64 positions: exact
