@@ -23,9 +23,10 @@ from pose_ros import launch_logic
 
 def _setup(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in launch_logic.RGBD_ARGS}
-    pose = launch_logic.rgbd_pose_plan(args, args["params_file"] or None)
+    # Every check first (rviz2 present, params file readable): a refusal starts nothing.
     rviz_config = PathJoinSubstitution([FindPackageShare("pose_ros"), "rviz", "pose.rviz"]).perform(context)
-    rviz = launch_logic.rgbd_rviz_plan(args, rviz_config)
+    rviz = launch_logic.rgbd_rviz_plan(args, rviz_config, launch_logic.rviz_available())
+    pose = launch_logic.rgbd_pose_plan(args, launch_logic.params_file_of(args))
     namespace = launch_logic.namespace_of(args)
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
     node = Node(**launch_logic.node_kwargs(pose, pin))

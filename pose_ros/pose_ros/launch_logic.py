@@ -43,7 +43,7 @@ DEMO_RECORDER_IDLE_S = 3.0
 
 # The launch arguments each launch file declares; the plan functions read exactly these.
 COMMON_ARGS = ("namespace", "use_sim_time", "log_level")
-POSE_OVERRIDE_ARGS = ("estimator", "model", "input_width", "input_height",
+POSE_OVERRIDE_ARGS = ("estimator", "model", "runtime", "device", "input_width", "input_height",
                       "heatmap_threshold", "paf_threshold")
 WEBCAM_ARGS = ("video_device", "image_width", "image_height", "framerate", "pixel_format",
                "camera_name", "params_file", "rviz") + POSE_OVERRIDE_ARGS + COMMON_ARGS
@@ -297,6 +297,8 @@ def pose_overrides(args: Mapping[str, str]) -> Dict[str, Any]:
     parsers = {
         "estimator": lambda n, v: v,
         "model": lambda n, v: v,
+        "runtime": lambda n, v: v,
+        "device": lambda n, v: v,
         "input_width": lambda n, v: parse_int(n, v, 16, 4096),
         "input_height": lambda n, v: parse_int(n, v, 16, 4096),
         "heatmap_threshold": lambda n, v: parse_float(n, v, 0.0, 1.0),
@@ -359,9 +361,9 @@ def rgbd_pose_plan(args: Mapping[str, str], params_file: Optional[str]) -> Plan:
     return plan
 
 
-def rgbd_rviz_plan(args: Mapping[str, str], config_path: str) -> Optional[Plan]:
+def rgbd_rviz_plan(args: Mapping[str, str], config_path: str, rviz_installed: bool) -> Optional[Plan]:
     """RViz as :func:`rviz_plan`, its camera image display on the RGB-D colour topic."""
-    plan = rviz_plan(args, config_path)
+    plan = rviz_plan(args, config_path, rviz_installed)
     if plan is None:
         return None
     image = rgbd_topics(args)["image"]

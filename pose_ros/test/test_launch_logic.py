@@ -19,7 +19,8 @@ def webcam_args(**over: str) -> dict:
     args = {
         "video_device": "/dev/video0", "image_width": "640", "image_height": "480", "framerate": "30.0",
         "pixel_format": "yuyv2rgb", "camera_name": "webcam", "params_file": PARAMS_FILE,
-        "estimator": "", "model": "", "input_width": "", "input_height": "", "heatmap_threshold": "",
+        "estimator": "", "model": "", "runtime": "", "device": "", "input_width": "", "input_height": "",
+        "heatmap_threshold": "",
         "paf_threshold": "", "namespace": "", "use_sim_time": "false", "log_level": "info", "rviz": "false",
     }
     assert set(args) == set(ll.WEBCAM_ARGS)
@@ -341,11 +342,21 @@ def test_rgbd_bad_arguments_name_the_argument(over, match) -> None:
 
 
 def test_rgbd_rviz_shows_the_camera_colour_topic() -> None:
-    assert ll.rgbd_rviz_plan(rgbd_args(), "/cfg/pose.rviz") is None
-    plan = ll.rgbd_rviz_plan(rgbd_args(rviz="true", namespace="robot1"), "/cfg/pose.rviz")
+    assert ll.rgbd_rviz_plan(rgbd_args(), "/cfg/pose.rviz", True) is None
+    plan = ll.rgbd_rviz_plan(rgbd_args(rviz="true", namespace="robot1"), "/cfg/pose.rviz", True)
     remaps = dict(plan["remappings"])
     assert remaps["/image_raw"] == "/camera/camera/color/image_raw"
     assert remaps["/persons_markers"] == "/robot1/persons_markers"
     replay = dict(ll.rgbd_rviz_plan(rgbd_args(rviz="true", camera="image_source", namespace="r2"),
-                                    "/cfg/pose.rviz")["remappings"])
+                                    "/cfg/pose.rviz", True)["remappings"])
     assert replay["/image_raw"] == "/r2/image_raw"
+
+
+def test_rgbd_rviz_without_rviz2_is_refused_before_anything_starts() -> None:
+    with pytest.raises(ValueError, match="rviz2"):
+        ll.rgbd_rviz_plan(rgbd_args(rviz="true"), "/cfg/pose.rviz", False)
+
+
+def test_runtime_and_device_launch_arguments_override_the_params_file() -> None:
+    assert ll.pose_overrides(webcam_args(runtime="opencv", device="cuda")) == {"runtime": "opencv", "device": "cuda"}
+    assert "runtime" not in ll.pose_overrides(webcam_args())
