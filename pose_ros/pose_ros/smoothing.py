@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from pose_ros.persons import Person
+from pose_ros.persons import Person, bbox_from_keypoints
 
 # Smoothing sizes are measured against at least this many pixels (a one-keypoint person).
 MIN_SCALE_PX = 20.0
@@ -152,7 +152,7 @@ class KeypointSmoother:
         return len(self._tracks)
 
     def update(self, persons: List[Person], t_s: float) -> List[Person]:
-        """Replace each tracked person's keypoint x, y by the filtered ones (in place)."""
+        """Replace each tracked person's keypoint x, y by the filtered ones, and its box by theirs (in place)."""
         if self._last_t is not None and t_s < self._last_t:
             self.reset()  # a bag looped or the sim clock was reset
         self._last_t = t_s
@@ -168,6 +168,7 @@ class KeypointSmoother:
             scale = max(float(np.hypot(person.bbox[2], person.bbox[3])), MIN_SCALE_PX)
             kp[:, :2] = state.filter(kp[:, :2], t_s, valid, scale).astype(np.float32)
             kp[~valid, :2] = 0.0
+            person.bbox = bbox_from_keypoints(kp)  # the box follows the keypoints it is published with
             state.last_t = t_s
         for tid in [k for k, s in self._tracks.items() if t_s - s.last_t > self.forget_after_s]:
             del self._tracks[tid]

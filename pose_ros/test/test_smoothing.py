@@ -188,3 +188,18 @@ def test_jitter_meter_matches_the_batch_measure_and_shows_smoothing_working():
     assert got["raw_step_px"] == pytest.approx(batch_raw["step_px"])
     assert got["smoothed_accel_px"] < 0.5 * got["raw_accel_px"]
     assert np.isnan(JitterMeter().summary()["raw_accel_px"])
+
+
+def test_smoothed_person_box_follows_its_smoothed_keypoints():
+    from pose_ros.persons import bbox_from_keypoints
+    smoother = KeypointSmoother()
+    rng = np.random.default_rng(3)
+    base = np.column_stack([rng.uniform(100, 200, 18), rng.uniform(50, 300, 18), np.ones(18)]).astype(np.float32)
+    for i in range(10):
+        kp = base.copy()
+        kp[:, :2] += rng.normal(0, 4, (18, 2)).astype(np.float32)
+        person = Person(kp, 0.9, track_id="1")
+        raw_box = person.bbox
+        (out,) = smoother.update([person], i / 30.0)
+        assert out.bbox == bbox_from_keypoints(out.keypoints)
+    assert out.bbox != raw_box, "the last frame's noise was smoothed away, so the box moved"
