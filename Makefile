@@ -6,13 +6,14 @@ VIDEO ?= /usr/share/doc/opencv-doc/examples/data/vtest.avi
 FRAMES ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help setup build test demo bench clean
+.PHONY: help setup build test lint demo bench clean
 
 help:
 	@echo "make setup   venv with ROS 2 Jazzy wheels + colcon build + default model (idempotent)"
 	@echo "make demo    run the whole pipeline over ROS 2 on a sample video -> demo_output/"
 	@echo "make test    set-up if needed, build, run every test of both packages"
 	@echo "make bench   print the speed table and write bench/RESULTS.md"
+	@echo "make lint    ruff check . (configured in ruff.toml; make test runs it too)"
 
 setup:
 	@tools/setup.sh
@@ -21,6 +22,9 @@ build: setup
 
 test: setup
 	@$(ENV) && python -m pytest pose_ros/test pose_ros_msgs/test $(PYTEST_ARGS)
+
+lint: setup
+	@$(ENV) && ruff check .
 
 demo: setup
 	@$(ENV) && python -m pose_ros.demo --video "$(VIDEO)" --frames $(FRAMES) --output demo_output

@@ -269,7 +269,8 @@ def _print(rows: List[Dict[str, float]], threads: List[Dict[str, float]], overla
     if overlap:
         print(f"overlap {overlap['width']}x{overlap['height']}, {overlap['frames']} frames: sequential "
               f"{overlap['sequential_fps']:.2f} fps, overlapped {overlap['overlapped_fps']:.2f} fps "
-              f"({overlap['gain'] * 100:+.1f}%, median frame interval); preprocess {overlap['preprocess_p50_ms']:.1f} ms, "
+              f"({overlap['gain'] * 100:+.1f}%, median frame interval); "
+              f"preprocess {overlap['preprocess_p50_ms']:.1f} ms, "
               f"forward+parse {overlap['forward_parse_p50_ms']:.1f} ms")
 
 

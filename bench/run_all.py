@@ -291,7 +291,8 @@ def main() -> int:
             rows.append(("5 speed-up", f"pose_node, OpenCV threads: {name}, input 30 fps",
                          f"{c['output_fps']:.2f} fps out ({_f(gain * 100, '+.1f', '%')} vs default)",
                          f"rounds {each} fps; latency p95 {_f(c['latency_p95_ms'], '.0f')} ms; pose_node CPU "
-                         f"{_f(c['node_cpu_pct'], '.0f')}%; in-node infer p50 {_f(c['node_inference_p50_ms'], '.0f')} ms; "
+                         f"{_f(c['node_cpu_pct'], '.0f')}%; "
+                         f"in-node infer p50 {_f(c['node_inference_p50_ms'], '.0f')} ms; "
                          f"{c['rounds']} x 15 s, variants interleaved"
                          + (f"; ERRORS: {'; '.join(c['errors'])}" if c["errors"] else "")))
 

@@ -76,7 +76,7 @@ else
 fi
 
 # 5. colcon build (colcon itself skips up-to-date work only partly, so keep a stamp).
-newest_src=$(find pose_ros pose_ros_msgs -newer "$STAMPS/build" -type f 2>/dev/null | head -n1 || true)
+newest_src=$(find pose_ros pose_ros_msgs tools/setup.sh -newer "$STAMPS/build" -type f 2>/dev/null | head -n1 || true)
 if [ ! -e "$STAMPS/build" ] || [ ! -e install/setup.bash ] || [ -n "$newest_src" ]; then
   say "building ${base_paths[*]##*/} with colcon"
   # shellcheck disable=SC1091
@@ -84,7 +84,7 @@ if [ ! -e "$STAMPS/build" ] || [ ! -e install/setup.bash ] || [ -n "$newest_src"
   export CMAKE_PREFIX_PATH=$VIRTUAL_ENV AMENT_PREFIX_PATH=$VIRTUAL_ENV
   colcon --log-level error build --base-paths "${base_paths[@]}" \
     --event-handlers console_direct- \
-    --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
+    --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=ON
   touch "$STAMPS/build"
 fi
 

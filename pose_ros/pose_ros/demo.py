@@ -24,6 +24,8 @@ discovery, so it neither sees nor disturbs other ROS 2 systems on the network.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import random
@@ -33,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import cv2
 
@@ -178,6 +180,85 @@ def choose_domain() -> Optional[int]:
     return domain
 
 
+class Interrupts:
+    """The demo's SIGINT/SIGTERM handler: the first one raises KeyboardInterrupt, later
+    ones only count.
+
+    So the clean-up that follows an interrupt (stopping the nodes) is never cut short by
+    a second Ctrl-C, and code under :meth:`hold` - spawning a node and recording it - is
+    never cut in half: a signal arriving there raises only when the block ends.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0          # signals received
+        self._raised = False    # KeyboardInterrupt already delivered (or no longer wanted)
+        self._held = 0
+
+    def __call__(self, _signum, _frame) -> None:
+        self.count += 1
+        if not self._raised and not self._held:
+            self._raised = True
+            raise KeyboardInterrupt
+
+    def install(self) -> None:
+        """Handle SIGTERM, and SIGINT unless it is ignored (a background job's)."""
+        self.count, self._raised, self._held = 0, False, 0
+        signal.signal(signal.SIGTERM, self)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, self)
+
+    def ignore(self) -> None:
+        """Ignore both from now on: at exit, Python puts its handlers back to the default,
+        and a late SIGTERM would then kill the exiting demo with another status."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    @contextlib.contextmanager
+    def hold(self, deliver: bool = True) -> Iterator[None]:
+        """Run the block whole; a signal that came meanwhile raises after it when ``deliver``,
+        else it counts as the interrupt already handled."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+        if self.count and not self._raised and not self._held:
+            self._raised = True
+            if deliver:
+                raise KeyboardInterrupt
+
+
+INTERRUPTS = Interrupts()
+
+
+def _child_preexec() -> Optional[Callable[[], None]]:
+    """What a node process runs between fork and exec (Linux; None elsewhere).
+
+    ``PR_SET_PDEATHSIG``: the kernel sends the node SIGTERM (which our nodes handle as
+    Ctrl-C) when the demo dies, even by SIGKILL, so no node outlives it. SIGINT back to
+    its default: a demo started with SIGINT ignored (a background job) would pass that
+    on, and the nodes would ignore the demo's own SIGINT while starting up.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    prctl.restype = ctypes.c_int
+    pr_set_pdeathsig = 1   # <linux/prctl.h>
+    parent = os.getpid()
+
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:   # the demo died before prctl took effect: nobody will signal
+            os._exit(1)
+
+    return preexec
+
+
 @dataclass
 class Child:
     name: str
@@ -194,16 +275,48 @@ class Child:
             return ""
         return "\n".join("    " + ln for ln in text[-lines:])
 
-    def stop(self) -> None:
-        """SIGINT (the nodes finish cleanly), then SIGKILL if it hangs."""
+    def _signal(self, sig: int) -> None:
+        """Signal the node's process group (it leads its own session), so nothing it
+        started survives it. Only before it is reaped: until then its pid cannot be reused."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, abort: Callable[[], bool] = lambda: False) -> None:
+        """SIGINT (the nodes finish cleanly), then SIGKILL if it hangs or ``abort()`` says so."""
         if not self.running():
             return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self._signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self.running():
+            if abort() or time.monotonic() > deadline:
+                self.kill()
+                return
+            try:
+                self.proc.wait(0.05)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+def stop_children(children: Dict[str, Child]) -> bool:
+    """Stop every node the demo started: the recorder first, so its files are complete.
+
+    Signals are held meanwhile; one that comes (a second Ctrl-C) kills the nodes still
+    running at once. Returns whether one came.
+    """
+    first = ("pose_recorder", "image_source", "pose_node")
+    order = [n for n in first if n in children] + [n for n in children if n not in first]
+    seen = INTERRUPTS.count
+    with INTERRUPTS.hold(deliver=False):
+        for name in order:
+            children[name].stop(abort=lambda: INTERRUPTS.count > seen)
+    return INTERRUPTS.count > seen
 
 
 # The Python module of each executable (for ``python -m`` from a source checkout).
@@ -229,8 +342,9 @@ def start(plan: dict, out: Path, children: Dict[str, Child]) -> Child:
     """Start the node of a launch_logic plan, its parameter values in a YAML file (safe
     for any path or string).
 
-    The child goes into ``children`` right after it is spawned, before anything else, so
-    the caller stops it even when a Ctrl-C lands in here.
+    The child goes into ``children`` (and logs/pids.json) with signals held from before
+    it is spawned, so the caller stops it whenever a Ctrl-C lands; the child dies with
+    the demo where the platform allows (:func:`_child_preexec`).
     """
     import yaml
     name = plan["name"]
@@ -250,12 +364,17 @@ def start(plan: dict, out: Path, children: Dict[str, Child]) -> Child:
     with open(log, "w", encoding="utf-8") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
+        env = child_env()
+        preexec = _child_preexec()
         # Own session: a Ctrl-C in the terminal reaches only the demo, which then stops
         # the nodes in the right order (the recorder first, so its files are complete).
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(), start_new_session=True)
-        child = children[name] = Child(name, proc, log)
-    _record_pid(out, child)
+        # Held signals: a Ctrl-C between the spawn and the bookkeeping would leave a node
+        # that nobody stops.
+        with INTERRUPTS.hold():
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True, preexec_fn=preexec)
+            child = children[name] = Child(name, proc, log)
+            _record_pid(out, child)
     return child
 
 
@@ -478,10 +597,7 @@ def run(args: argparse.Namespace) -> int:
         progress.end()
         print(f"{PROG}: interrupted; stopping the nodes", file=sys.stderr)
     finally:
-        # Recorder first, so its files are complete even when interrupted.
-        for name in ("pose_recorder", "image_source", "pose_node"):
-            if name in children:
-                children[name].stop()
+        interrupted = stop_children(children) or interrupted
         executor.shutdown()
         watcher.destroy_node()
         rclpy.try_shutdown(context=context)
@@ -545,13 +661,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate(_signum, _frame) -> None:
-    raise KeyboardInterrupt   # SIGTERM: stop the nodes the same way as Ctrl-C does
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    INTERRUPTS.install()   # SIGTERM stops the nodes the same way as Ctrl-C does
     try:
         return run(args)
     except DemoError as e:
@@ -563,4 +675,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    INTERRUPTS.ignore()   # the nodes are gone; the interpreter only tears down
+    sys.exit(status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 
 from pose_ros.keypoints_json import read_jsonl
 from pose_ros.skeletons import COCO18
+from process_table import kill_tagged, tagged_processes
 from sample_media import video_frame_shapes
 
 PKG_ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +43,8 @@ def _env(**overrides) -> dict:
 
 def _demo(args, env, timeout=DEMO_TIMEOUT_S, cwd=None):
     """Run the demo; on a hang stop it (it stops its nodes), and kill any node it left behind."""
+    output = Path(args[args.index("--output") + 1])
+    env = {**env, "POSE_ROS_TEST_RUN": str(output)}
     proc = subprocess.Popen([sys.executable, "-m", "pose_ros.demo", *map(str, args)], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -55,32 +59,21 @@ def _demo(args, env, timeout=DEMO_TIMEOUT_S, cwd=None):
             out, err = proc.communicate()
         pytest.fail(f"demo did not finish within {timeout} s:\n{err[-3000:]}")
     finally:
-        _kill_leftover_nodes(Path(args[args.index("--output") + 1]))
+        _kill_leftover_nodes(output)
     return proc.returncode, out, err
 
 
 def _leftover_nodes(output: Path) -> dict:
-    """Node processes of this demo run that are still alive, by name (normally none).
+    """Processes of this demo run still alive, pid -> command line (normally none).
 
-    A pid counts only while its command line still names this run's params file, so a
-    pid recycled by an unrelated process is never touched."""
-    pids = output / "logs" / "pids.json"
-    if not pids.exists():
-        return {}
-    alive = {}
-    for name, pid in json.loads(pids.read_text()).items():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue   # already gone
-        if str(output / "logs" / f"{name}.params.yaml") in cmdline:
-            alive[name] = pid
-    return alive
+    Found in the process table, not in the demo's own logs/pids.json: a process counts
+    when its command line or environment carries this run's output folder (the nodes'
+    params files live there, and ``_env`` passes it as ``POSE_ROS_TEST_RUN``)."""
+    return tagged_processes(str(output))
 
 
 def _kill_leftover_nodes(output: Path) -> None:
-    for pid in _leftover_nodes(output).values():
-        os.kill(pid, signal.SIGKILL)
+    kill_tagged(str(output))
 
 
 def _write_clip(path: Path, start: int, count: int) -> None:
@@ -263,32 +256,109 @@ def test_demo_without_model_says_how_to_fetch_it(tmp_path):
     assert not (out / "logs" / "pids.json").exists()   # no node was started
 
 
-def test_demo_interrupted_while_starting_stops_its_nodes(tmp_path):
-    """Interrupted while the nodes are being started: exit 130, no traceback, no node left.
+# When the demo is stopped, relative to its nodes starting (each a condition on what it shows).
+def _banner(out, err_text, children):        # prerequisites checked, signal handler installed
+    return "playing" in err_text
+
+
+def _first_child(out, err_text, children):   # the recorder is being spawned or has just been
+    return len(children) >= 1
+
+
+def _one_recorded(out, err_text, children):  # between the recorder's spawn and pose_node's
+    return (out / "logs" / "pids.json").exists()
+
+
+def _nodes_started(out, err_text, children):  # both nodes run; the demo waits for pose_node's model
+    return "starting pose_node" in err_text
+
+
+def _all_running(out, err_text, children):   # image_source too: the video is playing
+    return len(children) >= 3
+
+
+MOMENTS = [_banner, _first_child, _one_recorded, _nodes_started, _all_running]
+TRIES = 20
+
+
+def _start_demo(out: Path, err_file: Path, frames: int = 40) -> subprocess.Popen:
+    env = _env(POSE_ROS_TEST_RUN=str(out))
+    env.pop("ROS_DOMAIN_ID", None)   # the demo picks its own
+    with open(err_file, "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "pose_ros.demo", "--video", str(VIDEO), "--frames",
+                                 str(frames), "--rate-hz", "10", "--output", str(out)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
+
+def _wait_for_moment(proc: subprocess.Popen, out: Path, err_file: Path, moment, timeout_s: float = 90.0) -> bool:
+    """Poll what the demo shows (its stderr, its files, the process table) until ``moment``
+    holds; False when the demo ended or the time ran out first."""
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        children = tagged_processes(str(out), exclude=[proc.pid])
+        if moment(out, err_file.read_text(errors="replace"), children):
+            return True
+        time.sleep(0.001)   # polling another process
+    return False
+
+
+def test_demo_interrupted_at_any_moment_leaves_no_process(tmp_path):
+    """Ctrl-C or SIGTERM, once or twice, before, while and after the nodes start: the demo
+    exits 130 without a traceback, and when it has exited no process of its run is alive.
 
     SIGTERM, which the demo handles as Ctrl-C: a SIGINT would be ignored when the tests
-    run as a background job (the shell starts those with SIGINT ignored)."""
-    out = tmp_path / "o"
-    env = _env()
-    env.pop("ROS_DOMAIN_ID", None)
-    proc = subprocess.Popen([sys.executable, "-m", "pose_ros.demo", "--video", str(VIDEO), "--frames", "5",
-                             "--output", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    run as a background job (the shell starts those with SIGINT ignored). A random delay
+    of up to 40 ms after each moment sweeps the few milliseconds in which a node is being
+    spawned; the second signal of a double interrupt lands while the demo stops its nodes."""
+    rng = random.Random(16)
+    failures = []
+    for i in range(TRIES):
+        moment, twice = MOMENTS[i % len(MOMENTS)], i % 2 == 1
+        out, err_file = tmp_path / f"o{i:02d}", tmp_path / f"err{i:02d}.txt"
+        proc = _start_demo(out, err_file)
+        try:
+            assert _wait_for_moment(proc, out, err_file, moment), \
+                f"try {i}: {moment.__name__} never held:\n{err_file.read_text()[-3000:]}"
+            time.sleep(rng.uniform(0.0, 0.04))   # a moment, not a synchronisation
+            proc.send_signal(signal.SIGTERM)
+            if twice:
+                time.sleep(rng.uniform(0.0, 0.3))
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            left = _leftover_nodes(out)   # at once: the demo must have stopped them before exiting
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            _kill_leftover_nodes(out)
+        err = err_file.read_text(errors="replace")
+        what = f"try {i} ({moment.__name__}{', twice' if twice else ''})"
+        if left:
+            failures.append(f"{what}: left {sorted(left.values())}")
+        if proc.returncode != 130 or "Traceback" in err or "interrupted" not in err:
+            failures.append(f"{what}: exit {proc.returncode}:\n{err[-2000:]}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.parametrize("moment", [_first_child, _one_recorded, _all_running], ids=lambda m: m.__name__[1:])
+def test_demo_killed_leaves_no_process(tmp_path, moment):
+    """SIGKILL gives the demo no chance to stop anything: its nodes end by themselves
+    (the kernel signals them when their parent dies)."""
+    out, err_file = tmp_path / "o", tmp_path / "err.txt"
+    proc = _start_demo(out, err_file)
     try:
-        deadline = time.monotonic() + 60.0
-        while not (out / "logs" / "pids.json").exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)   # polling a file another process writes
-        assert (out / "logs" / "pids.json").exists(), "the demo started no node"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-        left = _leftover_nodes(out)
+        assert _wait_for_moment(proc, out, err_file, moment), err_file.read_text()[-3000:]
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30.0
+        while (left := _leftover_nodes(out)) and time.monotonic() < deadline:
+            time.sleep(0.05)   # polling the process table
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
         _kill_leftover_nodes(out)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
     assert left == {}
 
 

@@ -46,8 +46,9 @@ class Estimator(abc.ABC):
 
     Subclasses take their configuration as keyword options (strings, numbers, bools:
     what a ROS parameter or YAML file can carry) and raise :class:`EstimatorError`
-    for bad ones. The node always passes :data:`COMMON_OPTIONS`. ``infer`` is called from one thread at a time per instance;
-    ``set_decode_params`` may be called from another thread between calls.
+    for bad ones. The node always passes :data:`COMMON_OPTIONS`. ``infer`` is called from one
+    thread at a time per instance; ``set_decode_params`` may be called from another thread
+    between calls.
     """
 
     #: Version of this API the plugin was written against; load_estimator refuses others.
