@@ -13,19 +13,18 @@ logged (throttled) with its reason and counted, and the next good frame is proce
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from pose_ros_msgs.msg import PersonKeypointsArray
 from pose_ros_msgs.msg import Skeleton as SkeletonMsg
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
@@ -37,6 +36,7 @@ from .draw import draw_persons
 from .estimators import Estimator, EstimatorError, available_estimators, load_estimator
 from .frame_slot import LatestFrameSlot
 from .models import load_manifest
+from .node_runner import run
 from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                           persons_to_msg, skeleton_to_msg, stamp_ns)
 from .qos import RELIABILITY
@@ -373,13 +373,17 @@ class PoseNode(Node):
 
     # ------------------------------------------------------------------ processing
     def _work(self) -> None:
-        while not self._slot.closed:
+        # A signal shuts the context down before destroy_node() stops this thread: from
+        # then on publishing or logging fails, and that is the shutdown, not an error.
+        while not self._slot.closed and self.context.ok():
             msg = self._slot.take(timeout_s=0.5)
             if msg is None:
                 continue
             try:
                 self._process(msg)
             except Exception as exc:  # last line of defence: the worker thread must not die
+                if not self.context.ok():
+                    return
                 self._count_failure("estimator_errors", f"unexpected {type(exc).__name__}: {exc}")
                 self.get_logger().error(f"frame failed: {self._last_error}", throttle_duration_sec=THROTTLE_S)
 
@@ -526,19 +530,10 @@ class PoseNode(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list] = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PoseNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: Optional[list] = None) -> int:
+    """Spin the node; Ctrl-C or SIGTERM at any moment exits 0 quietly (see node_runner)."""
+    return run(PoseNode, args=args, name="pose_node")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,7 +7,6 @@ a GPU that is not there, failing reloads, stamps from the future and huge inputs
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.parameter import Parameter
@@ -45,7 +44,6 @@ def _install_plugin(tmp_path, monkeypatch, module: str, source: str, cls: str) -
 
 
 GHOST_PLUGIN = '''
-import numpy as np
 from pose_ros.estimators import Estimator, as_bgr
 from pose_ros.persons import Person, PoseResult
 from pose_ros.skeletons import COCO18
