@@ -44,6 +44,7 @@ def _install_plugin(tmp_path, monkeypatch, module: str, source: str, cls: str) -
 
 
 GHOST_PLUGIN = '''
+import numpy as np
 from pose_ros.estimators import Estimator, as_bgr
 from pose_ros.persons import Person, PoseResult
 from pose_ros.skeletons import COCO18
