@@ -506,8 +506,8 @@ class PoseNode(Node):
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"]
         elif info.get("fallback_reason"):  # for as long as the fallback estimator runs
             status.level = DiagnosticStatus.WARN
-            status.message = (f"dnn_backend {info.get('requested_backend', self._p('dnn_backend'))!r} "
-                              f"unavailable, running on {info.get('backend', 'cpu')}: {info['fallback_reason']}")
+            status.message = (f"requested {info.get('requested_backend', self._p('dnn_backend'))!r} is not usable, "
+                              f"running on {info.get('backend', 'cpu')}: {info['fallback_reason']}")
         elif not self._enabled:
             status.level, status.message = DiagnosticStatus.OK, "disabled"
         elif s["input_fps"] == 0.0:
