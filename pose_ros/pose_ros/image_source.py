@@ -31,13 +31,10 @@ import sys
 import time
 from typing import Any, Optional, Tuple
 
-import rclpy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType)
 from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.task import Future
@@ -46,6 +43,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose_ros.depth_frames import DepthFrames, DepthSourceError
 from pose_ros.image_convert import bgr_to_raw
+from pose_ros.node_runner import SPIN_SLICE_S, run
 from pose_ros.qos import RELIABILITY
 from pose_ros.sources import (CameraModel, FrameSource, Prefetcher, SourceError,
                               approximate_camera_model, load_camera_model, open_source,
@@ -308,25 +306,13 @@ class ImageSourceNode(Node):
 
 
 def main(args: Optional[list] = None) -> int:
-    """Run the node; returns the exit status (0: stopped as asked, 1: error)."""
-    rclpy.init(args=args)
-    node: Optional[ImageSourceNode] = None
-    status = 0
-    try:
-        node = ImageSourceNode()
-        rclpy.spin_until_future_complete(node, node.done)
-        if node.done.done():
-            status = node.done.result()
-    except (SourceError, ConfigError, ParameterException, DepthSourceError) as exc:
-        get_logger("image_source").error(str(exc))
-        status = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+    """Run the node; returns the exit status (0: stopped as asked or by a signal, 1: error)."""
+    def spin(node: ImageSourceNode, executor) -> int:
+        while not node.done.done():
+            executor.spin_once(timeout_sec=SPIN_SLICE_S)
+        return node.done.result()
+    return run(ImageSourceNode, spin, args=args, name="image_source",
+               expected=(SourceError, ConfigError, ParameterException, DepthSourceError))
 
 
 if __name__ == "__main__":

@@ -299,8 +299,9 @@ def pose_overrides(args: Mapping[str, str]) -> Dict[str, Any]:
         "model": lambda n, v: v,
         "runtime": lambda n, v: v,
         "device": lambda n, v: v,
-        "input_width": lambda n, v: parse_int(n, v, 16, 4096),
-        "input_height": lambda n, v: parse_int(n, v, 16, 4096),
+        # the pose node's MIN_INPUT_SIDE / MAX_INPUT_SIDE (that module needs rclpy)
+        "input_width": lambda n, v: parse_int(n, v, 64, 2048),
+        "input_height": lambda n, v: parse_int(n, v, 64, 2048),
         "heatmap_threshold": lambda n, v: parse_float(n, v, 0.0, 1.0),
         "paf_threshold": lambda n, v: parse_float(n, v, -1.0, 1.0),
     }

@@ -13,19 +13,18 @@ logged (throttled) with its reason and counted, and the next good frame is proce
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from pose_ros_msgs.msg import PersonKeypoints3DArray, PersonKeypointsArray
 from pose_ros_msgs.msg import Skeleton as SkeletonMsg
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
@@ -43,12 +42,14 @@ from .markers_convert import load_foxglove_msgs, overlay_to_image_annotations, o
 from .lifting import DepthError, LiftParams, intrinsics_for, lift_persons
 from .markers3d import depth_msg_to_metres, persons3d_to_msg, skeleton_markers
 from .models import load_manifest
+from .node_runner import run
 from .msg_convert import (bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr,
                           persons_to_msg, skeleton_to_msg, stamp_ns)
 from .qos import RELIABILITY
 from .paf import DecodeParams
 from .persons import Person
-from .rate_stats import LatencyWindow, RateMeter
+from .rate_stats import LatencyWindow, MessageThrottle, RateMeter
+from .result_check import result_problem
 from .runtimes.opencv_dnn import LEGACY_BACKENDS
 from .skeletons import Skeleton
 from .smoothing import JitterMeter, KeypointSmoother, OneEuroParams
@@ -64,6 +65,14 @@ THROTTLE_S = 5.0
 RELOAD_RETRY_S = 10.0  # a failed estimator load (e.g. model not fetched yet) is retried this often
 TRANSPORTS = ("raw", "compressed")
 BUILTIN_ESTIMATOR = "openpose_dnn"
+# Network input bounds. Below 64 px cv2.dnn's OpenPose output is garbage (see
+# geometry.MIN_NETWORK_SIDE); above 2048 a frame takes minutes and gigabytes on a CPU.
+MIN_INPUT_SIDE, MAX_INPUT_SIDE = 64, 2048
+# Peak memory of a forward pass, measured with mobilenet_thin on cv2.dnn (CPU, fp32):
+# 352 MB at 864x736, 811 MB at 1312x1312 (4096x4096 took 5.4 GB and 78 s before).
+_FORWARD_MB_BASE, _FORWARD_BYTES_PER_PIXEL = 90.0, 430.0
+LARGE_INPUT_PIXELS = 1312 * 736   # OpenPose's own largest usual net_resolution
+FUTURE_STAMP_TOLERANCE_S = 0.25   # stamps further ahead of the node's clock are reported
 
 
 @dataclass(frozen=True)
@@ -89,9 +98,10 @@ PARAMS = (
           "Model name from the manifest (see `pose_ros_models list`) or a path to a model file.", "reload"),
     Param("input_width", 432, "Largest network input width in pixels (multiple of 8). The image is "
           "scaled to fit input_width x input_height with its aspect ratio kept; the built-in estimator "
-          "then trims the padding (a 16:9 camera runs at 432x248).", "reload", 8, 4096, 8),
+          "then trims the padding (a 16:9 camera runs at 432x248). Above 1312x736 the node warns with the "
+          "expected memory (about 430 bytes per input pixel).", "reload", MIN_INPUT_SIDE, MAX_INPUT_SIDE, 8),
     Param("input_height", 368, "Largest network input height in pixels (multiple of 8).", "reload",
-          8, 4096, 8),
+          MIN_INPUT_SIDE, MAX_INPUT_SIDE, 8),
     Param("runtime", runtimes.AUTO, "Inference runtime: auto (OpenVINO when it is installed and loads the "
           "model, else OpenCV DNN), opencv, openvino, or a runtime plugin name (entry-point group "
           "pose_ros.runtimes). The runtime, device and precision in use are reported in /diagnostics.",
@@ -161,6 +171,11 @@ PARAM_BY_NAME = {p.name: p for p in PARAMS}
 DECODE_FIELDS = {f.name for f in fields(DecodeParams)}
 
 
+def expected_forward_memory_mb(width: int, height: int) -> float:
+    """Rough peak memory (MB) of one forward pass at a ``width`` x ``height`` network input."""
+    return _FORWARD_MB_BASE + _FORWARD_BYTES_PER_PIXEL * width * height / 1e6
+
+
 def _descriptor(p: Param) -> ParameterDescriptor:
     desc = p.description + (f" One of: {', '.join(p.choices)}." if p.choices else "")
     if p.applies == "restart":
@@ -194,13 +209,14 @@ class PoseNode(Node):
         self._declare_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
 
-        self._slot: LatestFrameSlot = LatestFrameSlot()
+        self._slot: LatestFrameSlot = LatestFrameSlot(future_tolerance_s=FUTURE_STAMP_TOLERANCE_S)
         self._enabled = True
         self._estimator: Optional[Estimator] = None
         self._estimator_key: Optional[tuple] = None
         self._estimator_info: dict = {}
         self._estimator_error = ""
         self._estimator_failed_at = 0.0
+        self._load_error_log = MessageThrottle(THROTTLE_S * 6)  # each new reason at once, repeats every 30 s
         self._time_jumps_seen = 0
         self._decode_params: Optional[DecodeParams] = None
         self._tracker = PersonTracker()
@@ -358,7 +374,8 @@ class PoseNode(Node):
                 self._estimator_error = (f"cannot load estimator {name!r} with model {model!r}: {exc} "
                                          f"(retrying every {RELOAD_RETRY_S:.0f} s)")
                 self._estimator_failed_at = time.monotonic()
-                self.get_logger().error(self._estimator_error, throttle_duration_sec=THROTTLE_S * 6)
+                if self._load_error_log.allow(self._estimator_error, self._estimator_failed_at):
+                    self.get_logger().error(self._estimator_error)
             else:
                 self._estimator, self._estimator_error, self._estimator_info = est, "", info
                 self._decode_params = None
@@ -367,6 +384,11 @@ class PoseNode(Node):
                     "estimator ready: " + ", ".join(f"{k}={v}" for k, v in info.items()))
                 if info.get("fallback_reason"):
                     self.get_logger().warning(f"device fallback: {info['fallback_reason']}")
+                if width * height > LARGE_INPUT_PIXELS:
+                    self.get_logger().warning(
+                        f"network input up to {width}x{height}: expect about "
+                        f"{expected_forward_memory_mb(width, height):.0f} MB and "
+                        f"{width * height / (432 * 368):.0f}x the compute of the default 432x368 per frame")
         if self._estimator is not None:
             decode = DecodeParams(**self._decode_values())
             if decode != self._decode_params:
@@ -387,7 +409,14 @@ class PoseNode(Node):
             with self._stats_lock:
                 self._counts["ignored_disabled"] += 1
             return
-        self._slot.put(msg, stamp_ns(msg.header))
+        future_before = self._slot.counters.future
+        stamp, now = stamp_ns(msg.header), self.get_clock().now().nanoseconds
+        self._slot.put(msg, stamp, now)
+        if self._slot.counters.future != future_before:
+            self.get_logger().warning(
+                f"image stamped {(stamp - now) / 1e9:.3f} s ahead of this node's clock (more than "
+                f"{FUTURE_STAMP_TOLERANCE_S} s): processed, but not used to order frames; check the "
+                "camera's clock (NTP, use_sim_time)", throttle_duration_sec=THROTTLE_S)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self._enabled = bool(request.data)
@@ -406,13 +435,17 @@ class PoseNode(Node):
 
     # ------------------------------------------------------------------ processing
     def _work(self) -> None:
-        while not self._slot.closed:
+        # A signal shuts the context down before destroy_node() stops this thread: from
+        # then on publishing or logging fails, and that is the shutdown, not an error.
+        while not self._slot.closed and self.context.ok():
             msg = self._slot.take(timeout_s=0.5)
             if msg is None:
                 continue
             try:
                 self._process(msg)
             except Exception as exc:  # last line of defence: the worker thread must not die
+                if not self.context.ok():
+                    return
                 self._count_failure("estimator_errors", f"unexpected {type(exc).__name__}: {exc}")
                 self.get_logger().error(f"frame failed: {self._last_error}", throttle_duration_sec=THROTTLE_S)
 
@@ -449,6 +482,14 @@ class PoseNode(Node):
                 "estimator_errors",
                 f"estimator {self._estimator_key[0]!r} failed on a {image.shape[1]}x{image.shape[0]} frame "
                 f"(stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}): {type(exc).__name__}: {exc}")
+            log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
+            return
+        # Every result, whichever plugin made it, is checked before anything is published.
+        problem = result_problem(result, image.shape[1], image.shape[0], estimator.skeleton.num_keypoints)
+        if problem:
+            self._count_failure(
+                "estimator_errors", f"estimator {self._estimator_key[0]!r} returned an invalid result for a "
+                f"{image.shape[1]}x{image.shape[0]} frame, not published: {problem}")
             log.error(self._last_error, throttle_duration_sec=THROTTLE_S)
             return
 
@@ -573,6 +614,7 @@ class PoseNode(Node):
             "estimator_errors": counts["estimator_errors"],
             "ignored_disabled": counts["ignored_disabled"],
             "time_jumps": slot["time_jumps"],
+            "future_stamps": slot["future"],
             "last_error": last_error or self._estimator_error,
             "enabled": self._enabled,
             **self._stats_3d(),
@@ -582,11 +624,16 @@ class PoseNode(Node):
         s = self.stats()
         info = self._estimator_info
         hardware = f"{info.get('runtime', self._p('estimator'))}/{info.get('device', info.get('backend', 'none'))}"
-        status = DiagnosticStatus(name=f"{self.get_name()}: pose", hardware_id=hardware)
+        # The fully qualified name: two nodes in different namespaces must not share a status.
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: pose", hardware_id=hardware)
         if self._estimator is None or self._estimator_error:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or "no estimator"
         elif s["last_error"]:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"]
+        elif info.get("fallback_reason"):  # for as long as the fallback estimator runs
+            status.level = DiagnosticStatus.WARN
+            status.message = (f"requested {info.get('requested_backend', self._p('dnn_backend'))!r} is not usable, "
+                              f"running on {info.get('backend', 'cpu')}: {info['fallback_reason']}")
         elif not self._enabled:
             status.level, status.message = DiagnosticStatus.OK, "disabled"
         elif s["input_fps"] == 0.0:
@@ -597,7 +644,8 @@ class PoseNode(Node):
         values = {**s, "backend": info.get("backend", "none"), "target": info.get("target", "none"),
                   "runtime": info.get("runtime", "n/a"), "device": info.get("device", "n/a"),
                   "precision": info.get("precision", "n/a"),
-                  "model": info.get("model", self._p("model")), "estimator": self._p("estimator")}
+                  "model": info.get("model", self._p("model")), "estimator": self._p("estimator"),
+                  "fallback_reason": info.get("fallback_reason") or ""}
         status.values = [KeyValue(key=k, value=fmt.get(type(v), str)(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
@@ -723,19 +771,10 @@ class PoseNode(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list] = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PoseNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: Optional[list] = None) -> int:
+    """Spin the node; Ctrl-C or SIGTERM at any moment exits 0 quietly (see node_runner)."""
+    return run(PoseNode, args=args, name="pose_node")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -57,3 +57,32 @@ class LatencyWindow:
 
     def __len__(self) -> int:
         return len(self._samples)
+
+
+class MessageThrottle:
+    """Throttle log lines per message text, not per call site.
+
+    Why: rclpy's ``throttle_duration_sec`` is per call site, so a *different* failure
+    within the window never reaches the log (8 different reload errors were in
+    diagnostics, 1 in the log). Here each new text passes at once and a repeat passes
+    again only after ``period_s``. At most ``max_keys`` texts are remembered (oldest
+    forgotten first), so messages that vary without end cannot grow memory.
+    """
+
+    def __init__(self, period_s: float, max_keys: int = 64) -> None:
+        self.period_s = period_s
+        self.max_keys = max_keys
+        self._last: "collections.OrderedDict[str, float]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, message: str, now_s: float) -> bool:
+        """True when ``message`` should be logged now (and records that it was)."""
+        with self._lock:
+            last = self._last.get(message)
+            if last is not None and now_s - last < self.period_s:
+                return False
+            self._last[message] = now_s
+            self._last.move_to_end(message)
+            while len(self._last) > self.max_keys:
+                self._last.popitem(last=False)
+            return True

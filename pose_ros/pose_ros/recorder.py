@@ -42,7 +42,6 @@ import cv2
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -51,6 +50,7 @@ from visualization_msgs.msg import ImageMarker
 from pose_ros.image_convert import ImageConversionError
 from pose_ros.keypoints_json import dumps_line, frame_record
 from pose_ros.msg_convert import image_msg_to_bgr, msg_to_persons, stamp_ns
+from pose_ros.node_runner import SPIN_SLICE_S, run
 from pose_ros.skeletons import Skeleton, get_skeleton
 from pose_ros_msgs.msg import PersonKeypointsArray, Skeleton as SkeletonMsg
 
@@ -508,30 +508,22 @@ class PoseRecorder(Node):
 
 
 def main(args: Optional[list] = None) -> int:
-    rclpy.init(args=args)
-    node: Optional[PoseRecorder] = None
-    status = 0
-    try:
-        node = PoseRecorder()
+    """Record until done or signalled; the files are completed either way (exit status 0)."""
+    def spin(node: PoseRecorder, executor) -> int:
         while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except OSError as e:
-        print(f"pose_recorder: error: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        if node is not None:
-            summary = node.finish("shutdown")
-            lat = summary["latency_ms"] or {}
-            node.get_logger().info(
-                f"finished ({summary['finished_by']}): {summary['frames_out']} frames recorded"
-                + (f" of {summary['frames_in']} published" if summary["frames_in"] else "")
-                + (f", latency p50 {lat['p50']:.0f} ms" if lat else "")
-                + f" -> {node.output_dir}")
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+            executor.spin_once(timeout_sec=SPIN_SLICE_S)
+        return 0
+
+    def summarise(node: PoseRecorder) -> None:
+        # After destroy_node: a plain logger, since the context may be gone (no rosout).
+        summary = node.finish("shutdown")
+        lat = summary["latency_ms"] or {}
+        rclpy.logging.get_logger("pose_recorder").info(
+            f"finished ({summary['finished_by']}): {summary['frames_out']} frames recorded"
+            + (f" of {summary['frames_in']} published" if summary["frames_in"] else "")
+            + (f", latency p50 {lat['p50']:.0f} ms" if lat else "")
+            + f" -> {node.output_dir}")
+    return run(PoseRecorder, spin, on_exit=summarise, args=args, name="pose_recorder", expected=(OSError,))
 
 
 if __name__ == "__main__":

@@ -277,3 +277,15 @@ def test_trimmed_padding_gives_the_same_people_on_a_smaller_network_input(estima
         assert both.sum() >= 5
         dist = np.linalg.norm(pa.keypoints[both, :2] - pb.keypoints[both, :2], axis=1) / cell
         assert np.median(dist) < 0.5 and np.mean(dist < 1.0) >= 0.85, dist
+
+
+@pytest.mark.parametrize("size", [(1920, 35), (640, 12), (4000, 8), (10000, 2),
+                                  (35, 1920), (12, 640), (8, 4000), (2, 10000)])
+def test_near_degenerate_strips_give_valid_results_not_ghosts(estimator, size):
+    # A real photo squeezed into a strip: before the minimum network side it ran at 432x8
+    # and came out as 5-14 persons with scores up to 1e28 (or NaN heatmaps).
+    from pose_ros.result_check import result_problem
+    strip = cv2.resize(sample("messi5.jpg"), size, interpolation=cv2.INTER_AREA)
+    result = estimator.infer(strip)
+    assert result_problem(result, size[0], size[1], estimator.skeleton.num_keypoints) is None
+    assert min(estimator.network_input_size(*size)) >= 64

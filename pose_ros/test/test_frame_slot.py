@@ -12,7 +12,37 @@ def test_newer_frame_replaces_an_untaken_one_and_is_counted_as_dropped():
     assert slot.put("b", 2)
     assert slot.take(0) == "b"
     assert slot.snapshot() == {"received": 2, "taken": 1, "dropped": 1, "replaced": 1, "stale": 0,
-                               "time_jumps": 0}
+                               "time_jumps": 0, "cleared": 0, "future": 0}
+
+
+def test_cleared_frames_are_counted_so_the_counters_add_up():
+    slot = LatestFrameSlot()
+    for i in range(1, 101):
+        slot.put(i, i)
+        if i % 3 == 0:
+            assert slot.clear()
+        elif i % 3 == 1:
+            assert slot.take(0) == i
+    assert not slot.clear()   # nothing pending: nothing counted
+    snap = slot.snapshot()
+    assert snap["cleared"] == 33
+    assert snap["received"] == snap["taken"] + snap["dropped"]
+
+
+def test_a_stamp_from_the_future_does_not_make_the_next_good_frames_stale():
+    now = 1_000_000_000_000
+    slot = LatestFrameSlot()
+    assert slot.put("future", now + 900_000_000, now_ns=now)   # 0.9 s ahead of the clock
+    assert slot.take(0) == "future"
+    for i in range(1, 9):   # the next good frames, 33 ms apart
+        t = now + i * 33_000_000
+        assert slot.put(i, t, now_ns=t), f"good frame {i} rejected as stale"
+        assert slot.take(0) == i
+    snap = slot.snapshot()
+    assert snap["future"] == 1 and snap["stale"] == 0
+    # within the tolerance, or with an unknown clock, a stamp orders frames as before
+    assert slot.put("a", now + 10**9, now_ns=now + 10**9 - 100_000_000)
+    assert not slot.put("late", now + 10**9 - 50_000_000, now_ns=0)
 
 
 def test_frame_older_than_the_last_taken_is_rejected_as_stale():
@@ -88,3 +118,15 @@ def test_latency_window_percentiles_over_the_last_samples():
     assert len(window) == 100
     assert window.percentile(50) == 150.5
     assert window.percentile(95) >= 195
+
+
+def test_message_throttle_lets_each_new_message_through_and_throttles_repeats():
+    from pose_ros.rate_stats import MessageThrottle
+    throttle = MessageThrottle(period_s=30.0, max_keys=3)
+    assert throttle.allow("cannot load a", 0.0)
+    assert throttle.allow("cannot load b", 1.0), "a different message is not held back"
+    assert not throttle.allow("cannot load a", 2.0)
+    assert throttle.allow("cannot load a", 30.5)
+    for i in range(10):   # endless different messages: memory stays bounded
+        assert throttle.allow(f"m{i}", 40.0 + i)
+    assert len(throttle._last) == 3

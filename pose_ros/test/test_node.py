@@ -348,7 +348,7 @@ def test_diagnostics_report_rates_latency_and_backend(rig):
     assert rig.ros.spin_until(has_numbers, 5)
     status = [a for a in diags if {kv.key: kv.value for kv in a.status[0].values}.get("frames_processed") == "3"]
     values = {kv.key: kv.value for kv in status[-1].status[0].values}
-    assert status[-1].status[0].name == "pose_node: pose"
+    assert status[-1].status[0].name == "/pose_node: pose"
     assert values["backend"] == "cpu" and values["model"] == "mobilenet_thin"
     assert values["device"] == "cpu" and values["precision"] == "f32"
     assert values["runtime"] == rig.pose._estimator.describe()["runtime"] != "n/a"
