@@ -119,18 +119,21 @@ def render_crop(image: np.ndarray, box: Tuple[int, int, int, int], zoom: int = 4
         return int(round((x - x0) * zoom)) + margin, int(round((y - y0) * zoom)) + margin
 
     font = cv2.FONT_HERSHEY_SIMPLEX
+    every = grid * max(1, -(-36 // (grid * zoom)))    # numbers at least 36 view pixels apart
     for gx in range((x0 // grid + 1) * grid, x1, grid):
         vx, _ = to_view(gx, y0)
         major = gx % (5 * grid) == 0
         cv2.line(canvas, (vx, margin), (vx, canvas.shape[0] - margin), (0, 255, 255) if major else (0, 200, 0), 1)
         for vy in (margin - 8, canvas.shape[0] - 8):
-            cv2.putText(canvas, str(gx), (vx - 12, vy), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+            if gx % every == 0:
+                cv2.putText(canvas, str(gx), (vx - 12, vy), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     for gy in range((y0 // grid + 1) * grid, y1, grid):
         _, vy = to_view(x0, gy)
         major = gy % (5 * grid) == 0
         cv2.line(canvas, (margin, vy), (canvas.shape[1] - margin, vy), (0, 255, 255) if major else (0, 200, 0), 1)
         for vx in (1, canvas.shape[1] - margin + 1):
-            cv2.putText(canvas, str(gy), (vx, vy + 4), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+            if gy % every == 0:
+                cv2.putText(canvas, str(gy), (vx, vy + 4), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     if labels:
         for person in labels.get("people") or []:
             kp = person.get("kp") or {}
