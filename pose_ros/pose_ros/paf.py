@@ -46,6 +46,7 @@ class DecodeParams:
     min_parts: int = 3                # drop persons with fewer detected keypoints
     min_person_score: float = 0.3     # drop persons whose score (see class doc) is lower
     max_persons: int = 0              # 0 = unlimited; else keep the best N by score
+    min_keypoint_score: float = 0.0   # keypoints scoring lower are output as not detected
 
     def validate(self) -> None:
         """Raise ValueError naming the first out-of-range field."""
@@ -60,6 +61,7 @@ class DecodeParams:
             ("min_person_score", np.isfinite(self.min_person_score), "must be finite"),
             ("max_persons", int(self.max_persons) == self.max_persons and self.max_persons >= 0,
              "must be an integer >= 0"),
+            ("min_keypoint_score", 0.0 <= self.min_keypoint_score <= 1.0, "must be in [0, 1]"),
         )
         for name, ok, why in checks:
             if not ok:
@@ -346,6 +348,11 @@ def _finish(peaks: np.ndarray, slots: List[List[int]], limb_sum: List[float], li
     n_found = found.sum(axis=1)
     kp_scores = np.where(found, peaks[rows, 2], 0.0)
     score = (kp_scores.sum(axis=1) + sums) / (n_found + cnts)
+    # The score floor only hides weak keypoints from the output: assembly and the person
+    # score above used them. A person left with fewer than min_parts keypoints is dropped.
+    if p.min_keypoint_score > 0:
+        found = found & (kp_scores >= p.min_keypoint_score)
+        n_found = found.sum(axis=1)
     keep = (n_found >= p.min_parts) & (score >= p.min_person_score)
     rows, found, score = rows[keep], found[keep], score[keep]
     order = np.argsort(-score, kind="stable")

@@ -8,7 +8,7 @@ import pytest
 
 from pose_ros.geometry import compute_letterbox, map_to_net
 from pose_ros.paf import DecodeParams, decode, decode_output, find_peaks
-from pose_ros.persons import Person
+from pose_ros.persons import Person, bbox_from_keypoints
 from pose_ros.skeletons import BODY25, COCO18, MPI15
 from pose_ros.synthetic import cut_to_map, random_people, render_maps, template
 
@@ -278,6 +278,35 @@ def test_min_parts_drops_small_fragments():
     assert decode_truth([p], params=DecodeParams(min_parts=4)) == []
 
 
+def test_min_keypoint_score_outputs_weak_keypoints_as_not_detected():
+    truth = [person_at(20, 3, 40)]
+    heat, pafs = render_maps(truth, COCO18, W, H)
+    weak = [COCO18.index("LWrist"), COCO18.index("RKnee")]
+    for kp in weak:                                   # peaks of 0.2 instead of 1
+        heat[kp] *= 0.2
+    full = decode(heat, pafs, COCO18)
+    floored = decode(heat, pafs, COCO18, DecodeParams(min_keypoint_score=0.3))
+    assert len(full) == len(floored) == 1
+    assert all(full[0].detected(k) for k in weak)
+    assert not any(floored[0].detected(k) for k in weak)
+    np.testing.assert_array_equal(floored[0].keypoints[weak], 0.0)
+    others = [k for k in range(K) if k not in weak]
+    np.testing.assert_array_equal(floored[0].keypoints[others], full[0].keypoints[others])
+    assert floored[0].score == full[0].score          # assembly and score still used them
+    np.testing.assert_allclose(floored[0].bbox, bbox_from_keypoints(floored[0].keypoints), atol=1e-4)
+
+
+def test_a_person_left_with_too_few_keypoints_by_the_floor_is_dropped():
+    p = person_at(20, 3, 40)
+    p[:, 2] = 0
+    for name in ("RHip", "RKnee", "RAnkle"):
+        p[COCO18.index(name), 2] = 1
+    heat, pafs = render_maps([p], COCO18, W, H)
+    heat[COCO18.index("RAnkle")] *= 0.2
+    assert len(decode(heat, pafs, COCO18, DecodeParams(min_parts=3))) == 1
+    assert decode(heat, pafs, COCO18, DecodeParams(min_parts=3, min_keypoint_score=0.3)) == []
+
+
 @pytest.mark.parametrize("skeleton", [BODY25, MPI15])
 def test_other_skeletons(skeleton):
     truth = random_people(np.random.default_rng(14), 2, skeleton, W, H)
@@ -307,7 +336,8 @@ def test_find_peaks_sub_pixel_and_threshold():
 @pytest.mark.parametrize("field,value", [
     ("heatmap_threshold", -0.1), ("heatmap_threshold", 1.0), ("paf_threshold", 1.5),
     ("paf_samples", 1), ("paf_samples", 2.5), ("min_paf_fraction", 1.1), ("min_parts", 0),
-    ("min_person_score", float("nan")), ("max_persons", -1),
+    ("min_person_score", float("nan")), ("max_persons", -1), ("min_keypoint_score", -0.1),
+    ("min_keypoint_score", 1.5),
 ])
 def test_params_validate(field, value):
     p = DecodeParams(**{field: value})
