@@ -13,6 +13,7 @@ how the keypoints were read off by eye.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -100,6 +101,53 @@ def read_labels(path: Path) -> dict:
     return data
 
 
+def build_coco() -> dict:
+    """The COCO keypoints ground truth of every label file.
+
+    Images get ids in label-file order (sorted names). A person's ``area`` (OKS's scale) is
+    the area of its labelled box: COCO uses the segment area, which is smaller, so OKS here
+    is somewhat more lenient than on COCO. An ``ignore`` box becomes an ``iscrowd``
+    annotation without keypoints: detections there are neither matches nor false positives.
+    """
+    images, annotations = [], []
+    files = label_files()
+    labels = [read_labels(f) for f in files]
+    names = [lab["image"] for lab in labels]
+    decoded = load_images(names)
+    sizes = {name: decoded[name].shape[1::-1] for name in names}
+    for image_id, (path, lab) in enumerate(zip(files, labels), start=1):
+        name = lab["image"]
+        w, h = sizes[name]
+        images.append({"id": image_id, "file_name": name, "width": w, "height": h, "labels": path.name})
+        for person in lab.get("people") or []:
+            kp = [0] * (3 * len(SHORT))
+            for short, (x, y, v) in (person.get("kp") or {}).items():
+                i = SHORT_TO_INDEX[short]
+                kp[3 * i:3 * i + 3] = [float(x), float(y), int(v)]
+            x0, y0, x1, y1 = (float(v) for v in person["box"])
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                "keypoints": kp, "num_keypoints": sum(1 for v in kp[2::3] if v > 0),
+                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
+                "note": person.get("note", "")})
+        for x0, y0, x1, y1 in lab.get("ignore") or []:
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 1,
+                "keypoints": [0] * (3 * len(SHORT)), "num_keypoints": 0,
+                "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                "area": float((x1 - x0) * (y1 - y0)), "note": "ignore region"})
+    return {"info": {"description": "pose_ros accuracy dev set, hand-labelled (see README.md)"},
+            "images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17),
+                            "skeleton": [[a + 1, b + 1] for a, b in LIMBS]}]}
+
+
+def write_coco(path: Path = COCO_JSON) -> dict:
+    data = build_coco()
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return data
+
+
 # --------------------------------------------------------------------------- labelling aid
 
 def render_crop(image: np.ndarray, box: Tuple[int, int, int, int], zoom: int = 4, grid: int = 10,
@@ -165,7 +213,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     c.add_argument("--grid", type=int, default=10)
     c.add_argument("--labels", action="store_true", help="draw the image's label file on the crop")
     c.add_argument("-o", "--output", required=True)
+    sub.add_parser("build", help=f"write {COCO_JSON.name} from the label files")
     args = ap.parse_args(argv)
+    if args.cmd == "build":
+        data = write_coco()
+        people = sum(1 for a in data["annotations"] if not a["iscrowd"])
+        print(f"{COCO_JSON}: {len(data['images'])} images, {people} people, "
+              f"{len(data['annotations']) - people} ignore regions")
+        return 0
     image = load_images([args.image])[args.image]
     labels = None
     if args.labels:
