@@ -19,8 +19,10 @@ its persons are converted to COCO-17 results (``pose_ros.coco_format``). Printed
 * ms: median ``estimator.infer`` wall time per image (second pass over the set; the
   first one warms up cv2.dnn for each input shape).
 
-Parser-only settings (``min_person_score``, ``min_keypoint_score``) re-decode maps
-captured once (``sweep``), so a sweep costs no network time.
+Parser-only settings (``min_person_score``, ``min_score_many_parts``,
+``min_keypoint_score``) re-decode the maps captured in the defaults run (``sweep``), so a
+sweep costs no network time; each row changes one field from the defaults
+(``min_score_many_parts = 0.3`` is the parser before that field existed).
 
 Run: ``python bench/bench_accuracy.py [--quick]`` (after ``source tools/env.sh``).
 ``run()`` returns the rows for ``bench/run_all.py``.
@@ -271,6 +273,7 @@ def run(quick: bool = False, configs: Optional[Sequence[str]] = None) -> Tuple[L
     if rows and "maps" in rows[0]:
         sweep_rows = sweep(gt, rows[0].pop("maps"),
                            min_person_score=(0.1, 0.2, 0.25, 0.3, 0.35, 0.4),
+                           min_score_many_parts=(0.1, 0.15, 0.2, 0.25, 0.3),
                            min_keypoint_score=(0.0, 0.1, 0.2, 0.3))
     return rows, sweep_rows
 

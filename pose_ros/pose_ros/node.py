@@ -107,7 +107,7 @@ PARAMS = (
           choices=tuple(RELIABILITY)),
     Param("output_depth", 10, "QoS history depth of the outputs.", "restart", 1, 1000, 1),
 )
-# Accuracy options: the keypoint score floor, multi-scale inference and the flip test
+# Accuracy options: score thresholds, multi-scale inference and the flip test
 # (numbers in bench/RESULTS.md, "Accuracy"). scales/flip go to the estimator only when
 # they differ from these defaults, so third-party estimators need not know them.
 DEFAULT_SCALES = [1.0]
@@ -115,6 +115,10 @@ MAX_SCALE = 4.0
 PARAMS += (
     Param("min_keypoint_score", _DECODE.min_keypoint_score, "Publish keypoints scoring lower as not "
           "detected (score 0); the person is still assembled from them.", "decode", 0.0, 1.0),
+    Param("min_score_many_parts", _DECODE.min_score_many_parts, "Persons with at least many_parts "
+          "keypoints are kept from this score up (instead of min_person_score): small pedestrians are "
+          "whole but score low.", "decode", 0.0, 1.0),
+    Param("many_parts", _DECODE.many_parts, "See min_score_many_parts.", "decode", 1, 25, 1),
     Param("scales", DEFAULT_SCALES, "Multi-scale inference: one network pass per factor of the input "
           f"size, maps averaged (e.g. [1.0, 1.5]); each in (0, {MAX_SCALE:g}]. Costs about the sum of "
           "the passes.", "reload"),
