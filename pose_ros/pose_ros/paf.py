@@ -367,12 +367,12 @@ def _finish(peaks: np.ndarray, slots: List[List[int]], limb_sum: List[float], li
     n_found = found.sum(axis=1)
     kp_scores = np.where(found, peaks[rows, 2], 0.0)
     score = (kp_scores.sum(axis=1) + sums) / (n_found + cnts)
-    # The score floor only hides weak keypoints from the output: assembly and the person
-    # score above used them. A person left with fewer than min_parts keypoints is dropped.
+    many = n_found >= p.many_parts
+    # The score floor only hides weak keypoints from the output: assembly, the person score
+    # and many_parts above used them. A person left with fewer than min_parts is dropped.
     if p.min_keypoint_score > 0:
         found = found & (kp_scores >= p.min_keypoint_score)
         n_found = found.sum(axis=1)
-    many = n_found >= p.many_parts
     keep = (n_found >= p.min_parts) & ((score >= p.min_person_score)
                                        | (many & (score >= p.min_score_many_parts)))
     rows, found, score = rows[keep], found[keep], score[keep]
