@@ -16,9 +16,9 @@ its persons are converted to COCO-17 results (``pose_ros.coco_format``). Printed
   side's label and not both of their own;
 * FP: detections matched to no labelled person at OKS >= 0.5 and not inside an ignore
   region (most of their keypoints in its box);
-* ms: ``estimator.infer`` wall time per image, the faster of two passes over the set
-  (the first one also warms up cv2.dnn for each input shape; the minimum drops most of
-  what other processes on a shared machine add), median over the images.
+* ms: ``estimator.infer`` wall time per image after a warm-up pass: two timing rounds
+  interleaved over the configurations, the faster round per image (drops most of what
+  other processes on a shared machine add), median over the images.
 
 Parser-only settings (``min_person_score``, ``min_score_many_parts``,
 ``min_keypoint_score``) re-decode the maps captured in the defaults run (``sweep``), so a
@@ -218,30 +218,30 @@ class _Capture:
         openpose_dnn.decode_output = self._orig
 
 
-def run_config(name: str, options: dict, gt: dict, images: Dict[int, np.ndarray], passes: int = 2,
-               capture: bool = False) -> dict:
-    """One configuration over the dev set: metrics, ms per image, and optionally the maps."""
-    est = load_estimator("openpose_dnn", **options)
+def evaluate_config(name: str, est, gt: dict, images: Dict[int, np.ndarray], capture: bool = False) -> dict:
+    """One pass of estimator ``est`` over the dev set: the metrics (and optionally the maps)."""
     results: List[dict] = []
-    times: Dict[int, float] = {}
-    maps: list = []
-    for n in range(passes):
-        last = n == passes - 1
-        results.clear()
-        with (_Capture() if capture and last else contextlib.nullcontext()) as cap:
+    with (_Capture() if capture else contextlib.nullcontext()) as cap:
+        for image_id, image in images.items():
+            results.extend(coco_results(est.infer(image).persons, est.skeleton, image_id))
+    row = {"name": name, **score(gt, results), "describe": est.describe()}
+    if capture:
+        row["maps"] = list(zip(images, cap.maps))
+    return row
+
+
+def time_configs(estimators: Dict[str, object], images: Dict[int, np.ndarray], rounds: int) -> Dict[str, float]:
+    """ms per image of each estimator: rounds interleaved over the configurations (so load from
+    other processes spreads over all of them), the fastest round per image, median over images."""
+    best: Dict[str, Dict[int, float]] = {name: {} for name in estimators}
+    for _ in range(rounds):
+        for name, est in estimators.items():
             for image_id, image in images.items():
                 t0 = time.perf_counter()
-                res = est.infer(image)
+                est.infer(image)
                 ms = (time.perf_counter() - t0) * 1e3
-                times[image_id] = min(ms, times.get(image_id, ms))
-                results.extend(coco_results(res.persons, est.skeleton, image_id))
-        if cap is not None:
-            maps = cap.maps
-    row = {"name": name, "options": options, "ms": float(np.median(list(times.values()))), **score(gt, results),
-           "describe": est.describe()}
-    if capture:
-        row["maps"] = list(zip(images, maps))
-    return row
+                best[name][image_id] = min(ms, best[name].get(image_id, ms))
+    return {name: float(np.median(list(t.values()))) for name, t in best.items()}
 
 
 def sweep(gt: dict, maps: List[tuple], **fields: Sequence[float]) -> List[dict]:
@@ -264,12 +264,14 @@ def run(quick: bool = False, configs: Optional[Sequence[str]] = None) -> Tuple[L
     """(configuration rows, parser sweep rows)."""
     gt, images = load_devset()
     chosen = configs or (QUICK_CONFIGS if quick else [c[0] for c in CONFIGS])
+    estimators = {name: load_estimator("openpose_dnn", **options) for name, options in CONFIGS if name in chosen}
     rows = []
-    for name, options in CONFIGS:
-        if name in chosen:
-            rows.append(run_config(name, options, gt, images, passes=1 if quick else 2,
-                                   capture=name == CONFIGS[0][0]))
-            print(f"   accuracy: {describe(rows[-1])}", file=sys.stderr, flush=True)
+    for name, est in estimators.items():     # also warms cv2.dnn up for every input shape
+        rows.append(evaluate_config(name, est, gt, images, capture=name == CONFIGS[0][0]))
+        print(f"   accuracy: {describe(rows[-1])}", file=sys.stderr, flush=True)
+    ms = time_configs(estimators, images, rounds=1 if quick else 2)
+    for row in rows:
+        row["ms"] = ms[row["name"]]
     sweep_rows = []
     if rows and "maps" in rows[0]:
         sweep_rows = sweep(gt, rows[0].pop("maps"),
@@ -282,7 +284,8 @@ def run(quick: bool = False, configs: Optional[Sequence[str]] = None) -> Tuple[L
 def describe(r: dict) -> str:
     return (f"{r['name']}: AP {r['AP']:.3f}, AP50 {r['AP50']:.3f}, AR {r['AR']:.3f}, PCK@0.2 {r['PCK']:.3f}, "
             f"found {r['found']}/{r['people']}, swaps {r['swaps']}/{r['pairs']}, FP {r['FP']}"
-            + (f", {r['ms']:.0f} ms/image" if "ms" in r else f", parse {r['parse_ms']:.2f} ms/image"))
+            + (f", {r['ms']:.0f} ms/image" if "ms" in r else "")
+            + (f", parse {r['parse_ms']:.2f} ms/image" if "parse_ms" in r else ""))
 
 
 def table(rows: List[dict], sweep_rows: List[dict]) -> str:
