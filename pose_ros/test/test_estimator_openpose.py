@@ -324,3 +324,4 @@ def test_two_scales_find_the_players_where_one_scale_does(model_file, basketball
 def test_scales_accept_the_text_a_launch_argument_gives(model_file):
     assert OpenPoseDnnEstimator(warmup=False, scales="1.0, 0.5").describe()["scales"] == [1.0, 0.5]
     assert OpenPoseDnnEstimator(warmup=False, scales=[]).describe()["scales"] == [1.0]
+    assert OpenPoseDnnEstimator(warmup=False, scales=1.5).describe()["scales"] == [1.5]

@@ -119,6 +119,8 @@ def _flag(options: dict, key: str, default: bool) -> bool:
 
 def _scales(value) -> Tuple[float, ...]:
     """The ``scales`` option: network input sizes relative to input_width x input_height."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
     if value is None or value == "" or (not isinstance(value, str) and len(value) == 0):
         return (1.0,)
     items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
