@@ -69,3 +69,54 @@ def test_labels_are_upright_people(built):
         for top, bottom in order:
             if kp[top, 2] > 0 and kp[bottom, 2] > 0:
                 assert kp[top, 1] < kp[bottom, 1], (a["note"], top, bottom)
+
+
+@pytest.fixture(scope="module")
+def accuracy(devset):
+    pytest.importorskip("pycocotools")
+    import sys
+    bench = str(DEVSET.parent)
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import bench_accuracy
+    return bench_accuracy
+
+
+def _results_from_labels(gt, transform=None):
+    out = []
+    for a in gt["annotations"]:
+        if a["iscrowd"]:
+            continue
+        kp = np.array(a["keypoints"], float).reshape(17, 3)
+        kp[:, 2] = np.where(kp[:, 2] > 0, 0.9, 0.0)
+        if transform is not None:
+            kp = transform(kp)
+        out.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(), "score": 0.8})
+    return out
+
+
+def test_the_accuracy_metrics_score_the_labels_themselves_perfectly(accuracy, built):
+    m = accuracy.score(built, _results_from_labels(built))
+    people = sum(1 for a in built["annotations"] if not a["iscrowd"])
+    assert m["AP"] == pytest.approx(1.0) and m["AR"] == pytest.approx(1.0)
+    assert (m["PCK"], m["found"], m["people"], m["swaps"], m["FP"]) == (1.0, people, people, 0, 0)
+
+
+def test_the_accuracy_metrics_count_left_right_swaps_and_false_positives(accuracy, built):
+    def swap(kp):
+        kp = kp.copy()
+        for left, right in accuracy.LEFT_RIGHT:
+            kp[[left, right]] = kp[[right, left]]
+        return kp
+    swapped = accuracy.match_metrics(built, _results_from_labels(built, swap))
+    assert swapped["swaps"] > 0.5 * swapped["pairs"] > 0
+    img = built["images"][0]
+    stray = {"image_id": img["id"], "category_id": 1, "score": 0.5,
+             "keypoints": [v for _ in range(17) for v in (img["width"] - 2.0, img["height"] - 2.0, 0.5)]}
+    extra = accuracy.match_metrics(built, _results_from_labels(built) + [stray])
+    assert extra["FP"] == 1 and extra["found"] == extra["people"]
+    ignore = next(a for a in built["annotations"] if a["iscrowd"])
+    x, y, w, h = ignore["bbox"]
+    in_crowd = {"image_id": ignore["image_id"], "category_id": 1, "score": 0.5,
+                "keypoints": [v for _ in range(17) for v in (x + w / 2, y + h / 2, 0.5)]}
+    assert accuracy.match_metrics(built, _results_from_labels(built) + [in_crowd])["FP"] == 0
