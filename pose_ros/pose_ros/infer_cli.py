@@ -293,8 +293,8 @@ def estimator_options(args: argparse.Namespace) -> dict:
     if args.backend:
         options["backend"] = args.backend
     decode = {}
-    if args.min_score is not None:
-        decode["min_person_score"] = args.min_score
+    if args.min_score is not None:    # one cut for every person, whole ones included
+        decode["min_person_score"] = decode["min_score_many_parts"] = args.min_score
     if args.min_parts is not None:
         decode["min_parts"] = args.min_parts
     if args.min_keypoint_score is not None:

@@ -87,7 +87,8 @@ PARAMS = (
     Param("heatmap_threshold", _DECODE.heatmap_threshold, "Minimum heatmap peak for a keypoint candidate.", "decode", 0.0, 1.0),
     Param("paf_threshold", _DECODE.paf_threshold, "Minimum PAF alignment of one sample along a limb.", "decode", -1.0, 1.0),
     Param("min_parts", _DECODE.min_parts, "Drop persons with fewer detected keypoints.", "decode", 1, 25, 1),
-    Param("min_person_score", _DECODE.min_person_score, "Drop persons with a lower mean keypoint/limb score.", "decode", 0.0, 1.0),
+    Param("min_person_score", _DECODE.min_person_score, "Drop persons with a lower mean keypoint/limb score "
+          "(see min_score_many_parts).", "decode", 0.0, 1.0),
     Param("max_persons", _DECODE.max_persons, "Keep at most this many persons (best first); 0 = unlimited.", "decode", 0, 1000, 1),
     Param("tracking", True, "Give persons stable ids across frames (PersonKeypoints.id).", "live"),
     Param("publish_annotated", True,
