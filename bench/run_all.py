@@ -17,7 +17,7 @@ Sections (each also runnable on its own, see bench/README.md):
    their cost in ms (``--no-accuracy`` skips it).
 
 Then the issue's goals, reported (met / not met) with the numbers, never asserted.
-``--quick`` runs everything shorter (under 2 minutes on a 2-core machine).
+``--quick`` runs everything shorter (about 3 minutes on a 2-core machine).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _verdict(ok: bool) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="shorter everything (< 2 min)")
+    ap.add_argument("--quick", action="store_true", help="shorter everything (about 3 min)")
     ap.add_argument("--output", default=str(RESULTS), help="markdown file to write (default bench/RESULTS.md)")
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the results file")
     ap.add_argument("--e2e-seconds", type=float, help="streaming time per e2e rate (default 40, quick 10)")
