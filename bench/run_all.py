@@ -13,10 +13,13 @@ Sections (each also runnable on its own, see bench/README.md):
    each runtime, and a short soak (``soak``) with the default runtime;
 4. the tutorial-style baseline (``baseline_tutorial``) at the same input size;
 5. speed-ups tried: cv2.setNumThreads values, overlapping preprocessing with
-   inference, and the node with one OpenCV thread.
+   inference, and the node with one OpenCV thread;
+6. accuracy on the hand-labelled dev set (``bench_accuracy``): COCO AP, AP50, AR,
+   PCK@0.2, left/right swaps and false positives per input size and option, with
+   their cost in ms (``--no-accuracy`` skips it).
 
 Then the issue's goals, reported (met / not met) with the numbers, never asserted.
-``--quick`` runs everything shorter (under 2 minutes on a 2-core machine).
+``--quick`` runs everything shorter (about 3 minutes on a 2-core machine).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ _env_before = {name: os.environ.get(name) for name in _BLAS_VARS}
 
 import baseline_tutorial  # noqa: E402
 import bench_3d  # noqa: E402
+import bench_accuracy  # noqa: E402
 import bench_e2e  # noqa: E402
 import bench_estimator  # noqa: E402
 import bench_parse  # noqa: E402
@@ -153,12 +157,13 @@ def _verdict(ok: bool) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="shorter everything (< 2 min)")
+    ap.add_argument("--quick", action="store_true", help="shorter everything (about 3 min)")
     ap.add_argument("--output", default=str(RESULTS), help="markdown file to write (default bench/RESULTS.md)")
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the results file")
     ap.add_argument("--e2e-seconds", type=float, help="streaming time per e2e rate (default 40, quick 10)")
     ap.add_argument("--soak-seconds", type=float, help="soak duration (default 60, quick 20; the issue's "
                     "full soak is 600: python bench/soak.py)")
+    ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy section (bench_accuracy)")
     ap.add_argument("--width", type=int, default=432, help="input width for e2e, baseline, speed-ups")
     ap.add_argument("--height", type=int, default=368, help="input height for e2e, baseline, speed-ups")
     args = ap.parse_args()
@@ -320,6 +325,16 @@ def main() -> int:
                      f"jitter {r['raw_accel_px']:.2f} -> {r['smoothed_accel_px']:.2f} px",
                      f"mean second difference of a tracked keypoint, raw -> One Euro (defaults); "
                      f"frame-to-frame step {r['raw_step_px']:.2f} -> {r['smoothed_step_px']:.2f} px"))
+    # accuracy -------------------------------------------------------------------------
+    accuracy_md = ""
+    if not args.no_accuracy:
+        step("+ accuracy on the dev set (bench_accuracy)")
+        acc_rows, sweep_rows = bench_accuracy.run(quick)
+        for r in acc_rows:
+            rows.append(("6 accuracy", r["name"], f"AP {r['AP']:.3f}, AP50 {r['AP50']:.3f}, AR {r['AR']:.3f}",
+                         f"PCK@0.2 {r['PCK']:.3f}; found {r['found']}/{r['people']}; L/R swaps "
+                         f"{r['swaps']}/{r['pairs']}; FP {r['FP']}; {r['ms']:.0f} ms/image (median)"))
+        accuracy_md = bench_accuracy.table(acc_rows, sweep_rows)
 
     # goals ------------------------------------------------------------------------------
     goals: List[str] = []
@@ -362,14 +377,30 @@ def main() -> int:
     print("\nGoals (reported, not asserted):\n" + "\n".join(goals), flush=True)
     if not args.no_write:
         write_results(Path(args.output), info, table, goals, quick, elapsed, load_start, load_end,
-                      soak_s, e2e_s, loads)
+                      soak_s, e2e_s, loads, accuracy_md)
         print(f"\nwritten to {args.output}")
     return 0
 
 
+def _kept_sections(path: Path) -> str:
+    """Sections of the old results file measured in separate runs (their title says
+    "(separate run"): a regeneration keeps them instead of losing them."""
+    try:
+        old = path.read_text()
+    except OSError:
+        return ""
+    kept, keep = [], False
+    for line in old.splitlines():
+        if line.startswith("## "):
+            keep = "(separate run" in line
+        if keep:
+            kept.append(line)
+    return ("\n" + "\n".join(kept) + "\n") if kept else ""
+
+
 def write_results(path: Path, info: Dict[str, str], table: str, goals: List[str], quick: bool,
                   elapsed: float, load_start, load_end, soak_s: float, e2e_s: float,
-                  loads: List[str]) -> None:
+                  loads: List[str], accuracy_md: str = "") -> None:
     machine_lines = "\n".join(f"- {k}: {v}" for k, v in info.items())
     text = f"""# pose_ros benchmark results
 
@@ -405,6 +436,21 @@ by design. CPU % is of one core (200 % = both cores).
 The soak here is a SHORT run ({soak_s:.0f} s). The issue's 10-minute soak is
 `python bench/soak.py --seconds 600` (exit status 1 if a check fails).
 """
+    if accuracy_md:
+        text += f"""
+## Accuracy on the dev set
+
+Hand-labelled dev set (bench/devset: basketball1/2, messi5 and 20 vtest.avi frames; 114 people,
+14 ignore regions), `bench/bench_accuracy.py`. AP, AP50, AR: pycocotools COCOeval (keypoints,
+OKS). PCK@0.2: labelled keypoints found within 0.2 torso diameters. found: labelled people
+matched at OKS >= 0.5. L/R swaps: left/right pairs of matched people found crossed. FP:
+detections matching nobody, outside ignore regions. ms/image: median `infer` time on this
+machine (same load caveats as above). `defaults, <field> = v` rows re-parse the defaults run's
+maps with one parser setting changed (parse ms instead of the whole frame).
+
+{accuracy_md}
+"""
+    text += _kept_sections(path)
     path.write_text(text)
 
 

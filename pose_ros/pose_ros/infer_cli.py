@@ -1,13 +1,15 @@
 """``pose_ros_infer``: pose estimation on files or a camera, without ROS.
 
-    pose_ros_infer INPUT [-o OUTPUT] [--json FILE] [--model NAME] [--estimator NAME]
-                   [--input-size WxH] [--backend cpu] [--max-frames N] ...
+    pose_ros_infer INPUT [-o OUTPUT] [--json FILE] [--coco-json FILE] [--model NAME]
+                   [--estimator NAME] [--input-size WxH] [--backend cpu] [--max-frames N] ...
 
 INPUT is an image, a folder of images, a video file or a camera index (``0``). The
 tool writes the annotated result (an image, a folder of images or an mp4) and the
 keypoints as JSON (:mod:`pose_ros.keypoints_json`; JSON Lines, one record per frame,
 for videos, cameras and folders). It runs the same estimator plugins as the node, so
-it is the quickest way to check a model or a threshold on your own data.
+it is the quickest way to check a model or a threshold on your own data. ``--coco-json``
+also writes COCO-17 keypoint results (:mod:`pose_ros.coco_format`; ``image_id`` = frame
+index, or the image's index in a folder's sorted list) for ``pycocotools``.
 
 Every expected failure (bad path, unreadable video, model not fetched, bad option)
 ends with one ``pose_ros_infer: error: ...`` line on stderr and exit code 2.
@@ -28,6 +30,7 @@ from typing import IO, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from pose_ros.coco_format import coco_results
 from pose_ros.keypoints_json import dumps_line, frame_record
 
 PROG = "pose_ros_infer"
@@ -269,6 +272,17 @@ def parse_size(text: str) -> Tuple[int, int]:
     return w, h
 
 
+def parse_scales(text: str) -> List[float]:
+    """``"1.0,1.5"`` -> [1.0, 1.5]."""
+    try:
+        scales = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 1.0,1.5, got {text!r}") from None
+    if not scales:
+        raise argparse.ArgumentTypeError("expected at least one scale, e.g. 1.0")
+    return scales
+
+
 def estimator_options(args: argparse.Namespace) -> dict:
     """Only the options the user set, so a third-party estimator sees no foreign keys."""
     options: dict = {}
@@ -282,12 +296,18 @@ def estimator_options(args: argparse.Namespace) -> dict:
         if getattr(args, name):
             options[name] = getattr(args, name)
     decode = {}
-    if args.min_score is not None:
-        decode["min_person_score"] = args.min_score
+    if args.min_score is not None:    # one cut for every person, whole ones included
+        decode["min_person_score"] = decode["min_score_many_parts"] = args.min_score
     if args.min_parts is not None:
         decode["min_parts"] = args.min_parts
+    if args.min_keypoint_score is not None:
+        decode["min_keypoint_score"] = args.min_keypoint_score
     if decode:
         options["decode_params"] = decode
+    if args.scales:
+        options["scales"] = args.scales
+    if args.flip:
+        options["flip"] = True
     return options
 
 
@@ -314,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
                    ".mp4/.avi (video, camera); default <input name>_pose.* in the current folder")
     p.add_argument("--json", metavar="FILE", help="keypoints file (JSON for one image, JSON Lines otherwise; "
                    "'-' = stdout); default next to the output")
+    p.add_argument("--coco-json", metavar="FILE", help="also write COCO-17 keypoint results (a JSON list for "
+                   "pycocotools; image_id = frame index)")
     p.add_argument("--estimator", default="openpose_dnn", help="estimator plugin (default %(default)s)")
     p.add_argument("--model", help="model name from the manifest or a model file (default: the estimator's)")
     p.add_argument("--input-size", type=parse_size, metavar="WxH", help="network input size, e.g. 432x368")
@@ -325,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "selects --runtime opencv")
     p.add_argument("--min-score", type=float, help="drop persons scoring below this (default: the estimator's)")
     p.add_argument("--min-parts", type=int, help="drop persons with fewer keypoints (default: the estimator's)")
+    p.add_argument("--min-keypoint-score", type=float, help="report weaker keypoints as not detected")
+    p.add_argument("--scales", type=parse_scales, metavar="S[,S...]",
+                   help="multi-scale inference, e.g. 1.0,1.5 (one network pass per scale)")
+    p.add_argument("--flip", action="store_true", help="flip test: also run the mirrored image")
     p.add_argument("--max-frames", type=int, default=0, metavar="N",
                    help="stop after N frames of a video, camera or folder (0 = all)")
     p.add_argument("--boxes", action="store_true", help="also draw person boxes")
@@ -404,6 +430,11 @@ def run(args: argparse.Namespace) -> int:
         _check_writable_dir(out.parent if str(out.parent) else Path("."))
     out_names = folder_output_names(folder_images(spec.path)) if spec.kind == "folder" else {}
     video = VideoOut(out, fps) if spec.kind in ("video", "camera") else None
+    coco: Optional[List[dict]] = None
+    if args.coco_json:
+        coco_path = Path(args.coco_json)
+        _check_writable_dir(coco_path.parent if str(coco_path.parent) else Path("."))
+        coco = []
     progress = Progress(total if spec.multi else None, label="images" if spec.kind == "folder" else "frames")
     show_progress = spec.multi and not args.quiet
     people: List[int] = []
@@ -436,6 +467,8 @@ def run(args: argparse.Namespace) -> int:
                         _write_image(out / out_names[frame.name], annotated)
                     else:
                         _write_image(out, annotated)
+                    if coco is not None:
+                        coco.extend(coco_results(persons, skeleton, frame.index))
                     people.append(len(persons))
                     forward_ms.append(sum(result.timings_ms.values()))
                     if show_progress:
@@ -449,10 +482,20 @@ def run(args: argparse.Namespace) -> int:
             video.close()
         if cap is not None:
             cap.release()
+        if coco is not None:
+            _write_coco(Path(args.coco_json), coco)
     _summary(out, json_path, people, forward_ms, estimator)
     if interrupted and spec.kind != "camera":   # Ctrl-C is how a camera run ends
         return EXIT_INTERRUPTED
     return 0
+
+
+def _write_coco(path: Path, results: List[dict]) -> None:
+    try:
+        path.write_text(json.dumps(results, separators=(",", ":"), allow_nan=False) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from None
+    print(f"{PROG}: {len(results)} COCO keypoint result(s) -> {path}", file=sys.stderr)
 
 
 def _summary(out: Path, json_path: Optional[str], people: List[int], ms: List[float], estimator) -> None:

@@ -118,8 +118,8 @@ PARAMS = (
     Param("paf_threshold", _DECODE.paf_threshold, "Minimum PAF alignment of one sample along a limb.",
           "decode", -1.0, 1.0),
     Param("min_parts", _DECODE.min_parts, "Drop persons with fewer detected keypoints.", "decode", 1, 25, 1),
-    Param("min_person_score", _DECODE.min_person_score, "Drop persons with a lower mean keypoint/limb score.",
-          "decode", 0.0, 1.0),
+    Param("min_person_score", _DECODE.min_person_score, "Drop persons with a lower mean keypoint/limb score "
+          "(see min_score_many_parts).", "decode", 0.0, 1.0),
     Param("max_persons", _DECODE.max_persons, "Keep at most this many persons (best first); 0 = unlimited.",
           "decode", 0, 1000, 1),
     Param("tracking", True, "Give persons stable ids across frames (PersonKeypoints.id).", "live"),
@@ -167,6 +167,36 @@ PARAMS = PARAMS + (
     Param("marker_lifetime_s", 1.0, "Lifetime of the RViz markers, so people vanish when 3D output "
           "stops.", "live", 0.05, 60.0),
 )
+# Accuracy options: score thresholds, multi-scale inference and the flip test
+# (numbers in bench/RESULTS.md, "Accuracy"). scales/flip go to the estimator only when
+# they differ from these defaults, so third-party estimators need not know them.
+DEFAULT_SCALES = [1.0]
+MAX_SCALE = 4.0
+PARAMS += (
+    Param("min_keypoint_score", _DECODE.min_keypoint_score, "Publish keypoints scoring lower as not "
+          "detected (score 0); the person is still assembled from them.", "decode", 0.0, 1.0),
+    Param("min_score_many_parts", _DECODE.min_score_many_parts, "Persons with at least many_parts "
+          "keypoints are kept from this score up (instead of min_person_score): small pedestrians are "
+          "whole but score low.", "decode", 0.0, 1.0),
+    Param("many_parts", _DECODE.many_parts, "See min_score_many_parts.", "decode", 1, 25, 1),
+    Param("scales", DEFAULT_SCALES, "Multi-scale inference: one network pass per factor of the input "
+          f"size, maps averaged (e.g. [1.0, 1.5]); each in (0, {MAX_SCALE:g}]. Costs about the sum of "
+          "the passes.", "reload"),
+    Param("flip", False, "Flip test: also run the mirrored image and average (about 2x the network "
+          "time).", "reload"),
+)
+
+
+def scales_problem(value: Any) -> str:
+    """Why ``value`` is not a valid ``scales`` parameter, or "" when it is."""
+    scales = list(value)
+    if not scales:
+        return "scales must hold at least one factor, e.g. [1.0]"
+    if any(not (0.0 < float(v) <= MAX_SCALE) for v in scales):
+        return f"scales={scales}: every factor must be in (0, {MAX_SCALE:g}]"
+    return ""
+
+
 PARAM_BY_NAME = {p.name: p for p in PARAMS}
 DECODE_FIELDS = {f.name for f in fields(DecodeParams)}
 
@@ -190,6 +220,8 @@ def _descriptor(p: Param) -> ParameterDescriptor:
         d.type = ParameterType.PARAMETER_INTEGER
         if p.low is not None:
             d.integer_range = [IntegerRange(from_value=int(p.low), to_value=int(p.high), step=int(p.step or 1))]
+    elif isinstance(p.default, list):
+        d.type = ParameterType.PARAMETER_DOUBLE_ARRAY
     elif isinstance(p.default, float):
         d.type = ParameterType.PARAMETER_DOUBLE
         if p.low is not None:
@@ -322,6 +354,8 @@ class PoseNode(Node):
                 return SetParametersResult(
                     successful=False, reason=f"model {value!r} is neither a model of the manifest "
                     f"({', '.join(sorted(load_manifest()))}) nor an existing file")
+            if param.name == "scales" and scales_problem(value):
+                return SetParametersResult(successful=False, reason=scales_problem(value))
             if param.name in DECODE_FIELDS:
                 trial = {**self._decode_values(), param.name: value}
                 try:
@@ -355,7 +389,8 @@ class PoseNode(Node):
         runtime, device = runtimes.fold_legacy_backend(self._p("runtime"), self._p("device"),
                                                        self._p("dnn_backend"))
         return (self._p("estimator"), self._p("model"), self._p("input_width"),
-                self._p("input_height"), self._p("dnn_backend"), runtime, device, self._p("precision"))
+                self._p("input_height"), self._p("dnn_backend"), runtime, device, self._p("precision"),
+                tuple(float(v) for v in self._p("scales")), bool(self._p("flip")))
 
     def _ensure_estimator(self) -> Optional[Estimator]:
         """(Re)load the estimator when its options changed; keep the old one if loading fails."""
@@ -363,12 +398,14 @@ class PoseNode(Node):
         retry_due = (self._estimator_error != ""
                      and time.monotonic() - self._estimator_failed_at > RELOAD_RETRY_S)
         if key != self._estimator_key or retry_due:
-            name, model, width, height, backend, runtime, device, precision = key
+            name, model, width, height, backend, runtime, device, precision, scales, flip = key
             self._estimator_key = key
+            accuracy = {} if (list(scales), flip) == (DEFAULT_SCALES, False) else {"scales": list(scales),
+                                                                                   "flip": flip}
             try:
                 est = load_estimator(name, model=model, input_width=width, input_height=height,
                                      backend=backend, decode_params=DecodeParams(**self._decode_values()),
-                                     runtime=runtime, device=device, precision=precision)
+                                     runtime=runtime, device=device, precision=precision, **accuracy)
                 info = dict(est.describe())  # once per load: diagnostics read the copy
             except Exception as exc:  # a plugin may raise anything; the node must survive it
                 self._estimator_error = (f"cannot load estimator {name!r} with model {model!r}: {exc} "

@@ -215,6 +215,10 @@ def test_cuda_runs_when_available(model_file):
     ({"skeleton": "body25"}, "apply to a model file path"),
     ({"mean": "grey"}, "must be numbers"),
     ({"strict_backend": "maybe"}, "true or false"),
+    ({"scales": [1.0, 0.0]}, "scales must be in"),
+    ({"scales": [1.0, 9.0]}, "scales must be in"),
+    ({"scales": ["big"]}, "scales must be numbers"),
+    ({"flip": "sometimes"}, "true or false"),
 ])
 def test_bad_options_raise(model_file, options, message):
     with pytest.raises(EstimatorError, match=message):
@@ -289,3 +293,59 @@ def test_near_degenerate_strips_give_valid_results_not_ghosts(estimator, size):
     result = estimator.infer(strip)
     assert result_problem(result, size[0], size[1], estimator.skeleton.num_keypoints) is None
     assert min(estimator.network_input_size(*size)) >= 64
+
+
+# --------------------------------------------------------------------------- multi-scale, flip
+
+
+def _mirror_persons(persons, width: int, skeleton):
+    """Persons of an image, as they should come out of the mirrored image."""
+    out = []
+    for p in persons:
+        k = p.keypoints.copy()
+        k[:, 0] = np.where(k[:, 2] > 0, width - 1 - k[:, 0], 0.0)
+        for a, b in skeleton.left_right:
+            k[[a, b]] = k[[b, a]]
+        out.append(k)
+    return out
+
+
+def test_flip_test_is_mirror_symmetric_on_a_real_image(model_file):
+    """With the flip test, the mirrored image gives the mirrored people: the mirrored pass's
+    channels are swapped back correctly (a missing swap or x negation breaks this)."""
+    est = OpenPoseDnnEstimator(flip=True)
+    assert est.describe()["flip"] is True
+    image = sample("basketball1.png")
+    a = est.infer(image).persons
+    b = est.infer(np.ascontiguousarray(image[:, ::-1])).persons
+    assert len(a) == len(b) == 2
+    expected = sorted(_mirror_persons(a, image.shape[1], est.skeleton), key=lambda k: k[k[:, 2] > 0, 0].mean())
+    got = sorted((p.keypoints for p in b), key=lambda k: k[k[:, 2] > 0, 0].mean())
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e[:, 2] > 0, g[:, 2] > 0)
+        np.testing.assert_allclose(g[g[:, 2] > 0, :2], e[e[:, 2] > 0, :2], atol=0.05)
+    front = next(p for p in a if inside(p, LEFT_PLAYER))      # and still not mirrored itself
+    for part in ("Shoulder", "Hip"):
+        assert kp(front, "R" + part, est)[0] < kp(front, "L" + part, est)[0], part
+
+
+def test_two_scales_find_the_players_where_one_scale_does(model_file, basketball):
+    est = OpenPoseDnnEstimator(scales=[1.0, 1.5])
+    assert est.describe()["scales"] == [1.0, 1.5]
+    result = est.infer(sample("basketball1.png"))
+    assert len(result.persons) == 2
+    for box in (LEFT_PLAYER, RIGHT_PLAYER):
+        assert sum(inside(p, box) for p in result.persons) == 1
+    single = next(p for p in basketball.persons if inside(p, LEFT_PLAYER))
+    fused = next(p for p in result.persons if inside(p, LEFT_PLAYER))
+    both = (single.keypoints[:, 2] > 0) & (fused.keypoints[:, 2] > 0)
+    assert both.sum() >= 14
+    cell = 8 / compute_scale(640, 480)
+    dist = np.linalg.norm(single.keypoints[both, :2] - fused.keypoints[both, :2], axis=1) / cell
+    assert np.median(dist) < 0.5, dist
+
+
+def test_scales_accept_the_text_a_launch_argument_gives(model_file):
+    assert OpenPoseDnnEstimator(warmup=False, scales="1.0, 0.5").describe()["scales"] == [1.0, 0.5]
+    assert OpenPoseDnnEstimator(warmup=False, scales=[]).describe()["scales"] == [1.0]
+    assert OpenPoseDnnEstimator(warmup=False, scales=1.5).describe()["scales"] == [1.5]

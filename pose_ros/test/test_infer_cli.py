@@ -58,6 +58,34 @@ def test_thresholds_reach_the_parser(tmp_path):
     assert json.loads(json_path.read_text())["people"] == []   # person scores are in [0, 1]
 
 
+def test_coco_json_lists_coco17_results_per_image_of_a_folder(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(BASKETBALL, src / "a_players.png")
+    shutil.copy(MESSI, src / "b_messi.jpg")
+    coco = tmp_path / "results.json"
+    assert main([str(src), "-o", str(tmp_path / "out"), "--coco-json", str(coco), "--flip",
+                 "--scales", "1.0", "--min-keypoint-score", "0.05"]) == 0
+    assert "COCO keypoint result(s)" in capsys.readouterr().err
+    results = json.loads(coco.read_text())
+    records = read_jsonl(str(tmp_path / "out" / "keypoints.jsonl"))
+    by_image = {r["frame"]: len(r["people"]) for r in records}
+    assert {i: sum(r["image_id"] == i for r in results) for i in by_image} == by_image
+    assert by_image[0] == 2
+    for r in results:
+        assert r["category_id"] == 1 and 0 < r["score"] <= 1
+        kp = np.array(r["keypoints"]).reshape(17, 3)
+        absent = kp[:, 2] == 0
+        assert (kp[absent] == 0).all() and (kp[~absent, 2] >= 0.05).all()
+        assert not ((kp[:, 0] == 0) & (kp[:, 1] == 0) & ~absent).any(), "no keypoint is placed at the origin"
+    # COCO-17 has no neck: a person's 17 values come from the record's keypoints of the same name
+    first = records[0]["people"][0]["keypoints"]
+    lsho = next(k for k in first if k["name"] == "LShoulder")
+    match = [r for r in results if r["image_id"] == 0
+             and abs(r["keypoints"][5 * 3] - lsho["x"]) < 0.01 and abs(r["keypoints"][5 * 3 + 1] - lsho["y"]) < 0.01]
+    assert match or lsho["score"] == 0
+
+
 def test_video_writes_mp4_and_one_json_line_per_frame(tmp_path, capsys):
     out = tmp_path / "v.mp4"
     assert main([str(VIDEO), "-o", str(out), "--max-frames", "5"]) == 0
@@ -132,6 +160,7 @@ def test_bad_options_exit_2(tmp_path, capsys):
     assert "multiple of 8" in _error(capsys, [str(BASKETBALL), "--input-size", "430x368", *out])
     assert "backend 'tpu' unknown" in _error(capsys, [str(BASKETBALL), "--backend", "tpu", *out])
     assert "unknown estimator 'nope'" in _error(capsys, [str(BASKETBALL), "--estimator", "nope", *out])
+    assert "scales must be in" in _error(capsys, [str(BASKETBALL), "--scales", "1,9", *out])
     with pytest.raises(SystemExit) as exc:
         main([str(BASKETBALL), "--input-size", "big"])
     assert exc.value.code == 2

@@ -299,6 +299,9 @@ def test_threshold_change_at_run_time_takes_effect(rig):
     ("estimator", "no_such_plugin", "openpose_dnn"),
     ("model", "", "empty"),
     ("model", "no_such_model", "mobilenet_thin"),
+    ("scales", [1.0, 5.0], "(0, 4]"),
+    ("scales", [0.0], "(0, 4]"),
+    ("min_keypoint_score", 1.5, "min_keypoint_score"),
 ])
 def test_invalid_parameter_values_are_rejected_with_a_reason(rig, name, value, reason):
     before = rig.pose.get_parameter(name).value
@@ -314,6 +317,26 @@ def test_input_size_change_reloads_the_estimator(rig):
     rig.send(image_msg(BASKETBALL, 1_000_000_000))
     rig.output_for(1_000_000_000)
     assert rig.pose._estimator.describe()["input_size"] == [320, 240]
+
+
+def test_scales_and_flip_reload_the_estimator_with_them(rig):
+    result = rig.pose.set_parameters([Parameter("scales", value=[1.0, 0.5]), Parameter("flip", value=True)])
+    assert all(r.successful for r in result), [r.reason for r in result]
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    _assert_basketball_players(rig.output_for(1_000_000_000, 60.0))
+    info = rig.pose._estimator.describe()
+    assert (info["scales"], info["flip"]) == ([1.0, 0.5], True)
+
+
+def test_min_keypoint_score_hides_weak_keypoints_at_run_time(rig):
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    before = [k.score for p in rig.output_for(1_000_000_000).persons for k in p.keypoints if k.score > 0]
+    floor = float(np.median(before))
+    assert rig.pose.set_parameters([Parameter("min_keypoint_score", value=floor)])[0].successful
+    rig.send(image_msg(BASKETBALL, 2_000_000_000))
+    after = [k.score for p in rig.output_for(2_000_000_000).persons for k in p.keypoints if k.score > 0]
+    assert after and min(after) >= floor
+    assert len(after) < len(before)
 
 
 def test_enable_service_stops_and_restarts_output(rig):

@@ -8,7 +8,7 @@ import pytest
 
 from pose_ros.geometry import compute_letterbox, map_to_net
 from pose_ros.paf import DecodeParams, decode, decode_output, find_peaks
-from pose_ros.persons import Person
+from pose_ros.persons import Person, bbox_from_keypoints
 from pose_ros.skeletons import BODY25, COCO18, MPI15
 from pose_ros.synthetic import cut_to_map, random_people, render_maps, template
 
@@ -265,8 +265,32 @@ def test_sorted_by_score_and_max_persons():
     assert len(persons) == 4 and scores == sorted(scores, reverse=True)
     top2 = decode(heat, pafs, COCO18, DecodeParams(max_persons=2))
     assert [p.score for p in top2] == scores[:2]
-    none = decode(heat, pafs, COCO18, DecodeParams(min_person_score=scores[0] + 1e-3))
+    above = scores[0] + 1e-3
+    none = decode(heat, pafs, COCO18, DecodeParams(min_person_score=above, min_score_many_parts=above))
     assert none == []
+
+
+def test_whole_persons_need_only_the_lower_score_fragments_the_full_one():
+    whole = person_at(5, 3, 40)
+    fragment = person_at(32, 3, 40)
+    fragment[:, 2] = 0
+    for name in ("RHip", "RKnee", "RAnkle", "LHip"):
+        fragment[COCO18.index(name), 2] = 1
+    heat, pafs = render_maps([whole, fragment], COCO18, W, H)
+    heat[:K] *= 0.2                                     # weak peaks: low person scores
+    params = dict(heatmap_threshold=0.05, min_parts=3)
+    found = decode(heat, pafs, COCO18, DecodeParams(min_person_score=0.0, **params))
+    assert len(found) == 2
+    big = max(found, key=lambda p: p.num_detected)
+    small = min(found, key=lambda p: p.num_detected)
+    assert big.num_detected >= 10 > small.num_detected >= 3
+    cut = max(big.score, small.score) + 0.01
+    low = min(big.score, small.score) - 0.01
+    kept = decode(heat, pafs, COCO18, DecodeParams(min_person_score=cut, min_score_many_parts=low,
+                                                   many_parts=10, **params))
+    assert [p.num_detected for p in kept] == [big.num_detected]   # the whole one stays
+    strict = decode(heat, pafs, COCO18, DecodeParams(min_person_score=cut, min_score_many_parts=cut, **params))
+    assert strict == []
 
 
 def test_min_parts_drops_small_fragments():
@@ -276,6 +300,35 @@ def test_min_parts_drops_small_fragments():
         p[COCO18.index(name), 2] = 1
     assert len(decode_truth([p], params=DecodeParams(min_parts=3))) == 1
     assert decode_truth([p], params=DecodeParams(min_parts=4)) == []
+
+
+def test_min_keypoint_score_outputs_weak_keypoints_as_not_detected():
+    truth = [person_at(20, 3, 40)]
+    heat, pafs = render_maps(truth, COCO18, W, H)
+    weak = [COCO18.index("LWrist"), COCO18.index("RKnee")]
+    for kp in weak:                                   # peaks of 0.2 instead of 1
+        heat[kp] *= 0.2
+    full = decode(heat, pafs, COCO18)
+    floored = decode(heat, pafs, COCO18, DecodeParams(min_keypoint_score=0.3))
+    assert len(full) == len(floored) == 1
+    assert all(full[0].detected(k) for k in weak)
+    assert not any(floored[0].detected(k) for k in weak)
+    np.testing.assert_array_equal(floored[0].keypoints[weak], 0.0)
+    others = [k for k in range(K) if k not in weak]
+    np.testing.assert_array_equal(floored[0].keypoints[others], full[0].keypoints[others])
+    assert floored[0].score == full[0].score          # assembly and score still used them
+    np.testing.assert_allclose(floored[0].bbox, bbox_from_keypoints(floored[0].keypoints), atol=1e-4)
+
+
+def test_a_person_left_with_too_few_keypoints_by_the_floor_is_dropped():
+    p = person_at(20, 3, 40)
+    p[:, 2] = 0
+    for name in ("RHip", "RKnee", "RAnkle"):
+        p[COCO18.index(name), 2] = 1
+    heat, pafs = render_maps([p], COCO18, W, H)
+    heat[COCO18.index("RAnkle")] *= 0.2
+    assert len(decode(heat, pafs, COCO18, DecodeParams(min_parts=3))) == 1
+    assert decode(heat, pafs, COCO18, DecodeParams(min_parts=3, min_keypoint_score=0.3)) == []
 
 
 @pytest.mark.parametrize("skeleton", [BODY25, MPI15])
@@ -307,7 +360,8 @@ def test_find_peaks_sub_pixel_and_threshold():
 @pytest.mark.parametrize("field,value", [
     ("heatmap_threshold", -0.1), ("heatmap_threshold", 1.0), ("paf_threshold", 1.5),
     ("paf_samples", 1), ("paf_samples", 2.5), ("min_paf_fraction", 1.1), ("min_parts", 0),
-    ("min_person_score", float("nan")), ("max_persons", -1),
+    ("min_person_score", float("nan")), ("max_persons", -1), ("min_keypoint_score", -0.1),
+    ("min_keypoint_score", 1.5), ("min_score_many_parts", float("inf")), ("many_parts", 0),
 ])
 def test_params_validate(field, value):
     p = DecodeParams(**{field: value})

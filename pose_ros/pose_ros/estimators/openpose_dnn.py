@@ -18,11 +18,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Tuple
 
 import cv2
 import numpy as np
 
-from pose_ros import models, runtimes
+from pose_ros import map_fusion, models, runtimes
 from pose_ros.estimators import Estimator, EstimatorError, as_bgr
 from pose_ros.geometry import apply_letterbox, compute_letterbox, trimmed_input_size
 from pose_ros.paf import DecodeParams, decode_output
@@ -37,12 +38,14 @@ COMPILED_CACHE = "compiled"
 # Custom model files: OpenPose networks have an output stride of 8.
 CUSTOM_INPUT_MULTIPLE = 8
 CUSTOM_INPUT_SIZE = (368, 368)
+#: Largest multi-scale factor: 4x the default input is already ~16x the forward cost.
+MAX_SCALE = 4.0
 
 _SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx", ".tflite": "tflite",
                    ".xml": "openvino"}
 _OPTIONS = ("model", "model_format", "skeleton", "config", "output", "input_width", "input_height",
             "backend", "runtime", "device", "precision", "strict_backend", "decode_params", "scale", "mean",
-            "swap_rb", "warmup", "trim_padding")
+            "swap_rb", "warmup", "trim_padding", "scales", "flip")
 _FILE_ONLY_OPTIONS = ("model_format", "skeleton", "config", "output")
 
 
@@ -76,6 +79,23 @@ def _flag(options: dict, key: str, default: bool) -> bool:
             return False
         raise EstimatorError(f"{key} must be true or false, got {value!r}")
     return bool(value)
+
+
+def _scales(value) -> Tuple[float, ...]:
+    """The ``scales`` option: network input sizes relative to input_width x input_height."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if value is None or value == "" or (not isinstance(value, str) and len(value) == 0):
+        return (1.0,)
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    try:
+        scales = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise EstimatorError(f"scales must be numbers, got {value!r}") from None
+    bad = [v for v in scales if not (np.isfinite(v) and 0.0 < v <= MAX_SCALE)]
+    if bad or not scales:
+        raise EstimatorError(f"scales must be in (0, {MAX_SCALE:g}], got {value!r}")
+    return scales
 
 
 def _decode_params(value) -> DecodeParams:
@@ -120,6 +140,10 @@ class OpenPoseDnnEstimator(Estimator):
       trim_padding   shrink the network input to the letterboxed image (default True):
                      same scale and detections, less padding to run the network on
                      (measured: 4:3 frames 206 -> 171 ms, 16:9 frames 206 -> 155 ms)
+      scales         multi-scale inference: one pass per factor of the input size
+                     (default [1.0]), maps averaged at the finest pass's resolution
+                     (pose_ros.map_fusion); cost and gain in bench/RESULTS.md
+      flip           also run each pass on the mirrored image and average (default False)
     """
 
     api_version = 1
@@ -133,6 +157,8 @@ class OpenPoseDnnEstimator(Estimator):
         self._strict = _flag(options, "strict_backend", False)
         self.set_decode_params(_decode_params(options.get("decode_params")))
         self._trim_padding = _flag(options, "trim_padding", True)
+        self._scales = _scales(options.get("scales"))
+        self._flip = _flag(options, "flip", False)
         self._configure_model(options)
         self._runtime = self._start_runtime(options)
         if _flag(options, "warmup", True):
@@ -248,7 +274,7 @@ class OpenPoseDnnEstimator(Estimator):
         boxed = apply_letterbox(bgr, transform, pad_value=0)
         blob = cv2.dnn.blobFromImage(boxed, self._scale, (net_w, net_h), self._mean, self._swap_rb, False)
         t1 = time.perf_counter()
-        out = self._forward(blob)
+        out = self._forward(blob) if self._scales == (1.0,) and not self._flip else self._passes(boxed, blob)
         t2 = time.perf_counter()
         persons = decode_output(out, self._skeleton, self.decode_params, transform)
         t3 = time.perf_counter()
@@ -256,6 +282,21 @@ class OpenPoseDnnEstimator(Estimator):
             persons=persons, skeleton=self._skeleton.name, image_width=w, image_height=h,
             timings_ms={"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3,
                         "parse": (t3 - t2) * 1e3})
+
+    def _passes(self, boxed: np.ndarray, blob: np.ndarray) -> np.ndarray:
+        """Multi-scale and flip test: one forward pass per scale (and its mirror image),
+        maps averaged at the resolution of the finest pass (pose_ros.map_fusion)."""
+        net_h, net_w = boxed.shape[:2]
+        m = self._input_multiple
+        outs = []
+        for s in self._scales:
+            size = (max(m, round(net_w * s / m) * m), max(m, round(net_h * s / m) * m))
+            b = blob if s == 1.0 else cv2.dnn.blobFromImage(boxed, self._scale, size, self._mean,
+                                                            self._swap_rb, False)
+            outs.append(self._forward(b))
+            if self._flip:
+                outs.append(map_fusion.unflip(self._forward(np.ascontiguousarray(b[..., ::-1])), self._skeleton))
+        return map_fusion.fuse(outs, max(o.shape[-1] for o in outs), max(o.shape[-2] for o in outs))[None]
 
     def network_input_size(self, image_w: int, image_h: int) -> tuple[int, int]:
         """The network input used for an image of this size (see ``trim_padding``)."""
@@ -282,6 +323,8 @@ class OpenPoseDnnEstimator(Estimator):
             "requested_backend": self._requested["device"],
             "input_size": [self._input_w, self._input_h],
             "trim_padding": self._trim_padding,
+            "scales": list(self._scales),
+            "flip": self._flip,
             "output": self._output,
             "preprocessing": {"scale": self._scale, "mean": list(self._mean), "swap_rb": self._swap_rb},
             "decode_params": asdict(self.decode_params),
