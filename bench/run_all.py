@@ -342,10 +342,13 @@ def main() -> int:
         r_ref = refs[rt]
         fps_rt, budget = r_ref["forward_fps"], r_ref["forward_p50_ms"] + r_ref["parse_p50_ms"]
         out15, out30 = e2e[rt, 15.0], e2e[rt, 30.0]
-        ratio30, ratio15 = out30["output_fps"] / fps_rt, out15["output_fps"] / fps_rt
+        # The node cannot output faster than the camera: the reference is the slower of the two.
+        ref30, ref15 = min(fps_rt, 30.0), min(fps_rt, 15.0)
+        ratio30, ratio15 = out30["output_fps"] / ref30, out15["output_fps"] / ref15
         goals.append(f"- {rt}: node output fps >= 0.9x raw forward fps (section 2, {size[0]}x{size[1]} max on "
-                     f"vtest frames: {fps_rt:.2f} fps): {out30['output_fps']:.2f} fps at 30 fps in = {ratio30:.2f}x, "
-                     f"{out15['output_fps']:.2f} fps at 15 fps in = {ratio15:.2f}x -> "
+                     f"vtest frames: {fps_rt:.2f} fps; or the input rate where that is lower): "
+                     f"{out30['output_fps']:.2f} fps at 30 fps in = {ratio30:.2f}x of {ref30:.2f}, "
+                     f"{out15['output_fps']:.2f} fps at 15 fps in = {ratio15:.2f}x of {ref15:.2f} -> "
                      f"**{_verdict(ratio30 >= 0.9)}** at 30 fps (the goal's case), "
                      f"{_verdict(ratio15 >= 0.9)} at 15 fps")
         limit = 1.5 * budget

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from pose_ros_msgs.msg import PersonKeypoints3DArray, PersonKeypointsArray
 from pose_ros_msgs.msg import Skeleton as SkeletonMsg
@@ -415,6 +416,9 @@ class PoseNode(Node):
                     self.get_logger().error(self._estimator_error)
             else:
                 self._estimator, self._estimator_error, self._estimator_info = est, "", info
+                threads = runtimes.opencv_threads_beside(str(info.get("runtime", "")))
+                if threads is not None:
+                    cv2.setNumThreads(threads)
                 self._decode_params = None
                 self._tracker.reset()
                 self.get_logger().info(

@@ -490,12 +490,16 @@ def test_runtime_switch_at_run_time_takes_effect_without_restart(rig):
     diags: list[DiagnosticArray] = []
     rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
     before = rig.pose._estimator
+    cv2.setNumThreads(-1)
+    default_threads = cv2.getNumThreads()
     for i, runtime in enumerate(("openvino", "opencv", "openvino")):
         assert rig.pose.set_parameters([Parameter("runtime", value=runtime)])[0].successful
         stamp = (i + 1) * 1_000_000_000
         rig.send(image_msg(BASKETBALL, stamp))
         _assert_basketball_players(rig.output_for(stamp))
         assert rig.pose._estimator.describe()["runtime"] == runtime
+        # OpenCV's pool steps aside for OpenVINO's threads and comes back for cv2.dnn
+        assert cv2.getNumThreads() == (1 if runtime == "openvino" else default_threads)
         assert rig.ros.spin_until(lambda: any(v.get("runtime") == runtime and v.get("frames_processed") == str(i + 1)
                                               for _, v in _diag_values(diags)), 5)
     assert rig.pose._estimator is not before and rig.pose.stats()["last_error"] == ""

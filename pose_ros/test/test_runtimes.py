@@ -193,3 +193,13 @@ def test_auto_skips_a_runtime_that_cannot_import(monkeypatch):
                         classmethod(lambda cls: "ImportError: No module named 'openvino'"))
     name, why = runtimes.choose_runtime("auto", "tensorflow")
     assert name == "opencv" and "pip install openvino" in why
+
+
+@pytest.mark.parametrize("runtime, environ, expected", [
+    ("openvino", {}, 1),                      # OpenCV's pool out of OpenVINO's way
+    ("readnet_example", {}, 1),
+    ("opencv", {}, -1),                       # cv2.dnn runs in OpenCV's pool: the default back
+    ("openvino", {"OPENCV_FOR_THREADS_NUM": "2"}, None),   # the user's choice wins
+])
+def test_opencv_threads_beside_a_runtime(runtime, environ, expected):
+    assert runtimes.opencv_threads_beside(runtime, environ) == expected
