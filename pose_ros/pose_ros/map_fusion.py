@@ -21,18 +21,8 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 
+from pose_ros.paf import as_chw
 from pose_ros.skeletons import Skeleton
-
-
-def _chw(maps: np.ndarray) -> np.ndarray:
-    out = np.asarray(maps)
-    if out.ndim == 4:
-        if out.shape[0] != 1:
-            raise ValueError(f"expected a batch of 1, got shape {out.shape}")
-        out = out[0]
-    if out.ndim != 3:
-        raise ValueError(f"maps must be (C, H, W) or (1, C, H, W), got shape {out.shape}")
-    return out
 
 
 def resize_maps(maps: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -42,7 +32,7 @@ def resize_maps(maps: np.ndarray, width: int, height: int) -> np.ndarray:
     convention (what ``cv2.resize`` does). OpenCV resizes at most 512 channels at once;
     the channels go through in chunks of that size.
     """
-    m = _chw(maps).astype(np.float32, copy=False)
+    m = as_chw(maps).astype(np.float32, copy=False)
     c, h, w = m.shape
     if (w, h) == (width, height):
         return m
@@ -57,7 +47,7 @@ def fuse(maps: Sequence[np.ndarray], width: int, height: int) -> np.ndarray:
     """The mean of several passes' maps, each resized to (C, height, width) first."""
     if not maps:
         raise ValueError("fuse needs at least one set of maps")
-    shapes = {_chw(m).shape[0] for m in maps}
+    shapes = {as_chw(m).shape[0] for m in maps}
     if len(shapes) != 1:
         raise ValueError(f"maps have different channel counts: {sorted(shapes)}")
     total = np.zeros((shapes.pop(), int(height), int(width)), np.float32)
@@ -105,7 +95,7 @@ def flip_permutation(skeleton: Skeleton) -> Tuple[np.ndarray, np.ndarray]:
 def unflip(maps: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     """Maps of the horizontally mirrored image, brought back to the original image's
     frame and channel meaning (see :func:`flip_permutation`)."""
-    m = _chw(maps)
+    m = as_chw(maps)
     if m.shape[0] != skeleton.output_channels:
         raise ValueError(f"skeleton {skeleton.name} expects {skeleton.output_channels} channels, "
                          f"got {m.shape[0]}")

@@ -397,10 +397,8 @@ def _finish(peaks: np.ndarray, slots: List[List[int]], limb_sum: List[float], li
     return [Person(keypoints=kps[i], score=scores[i], bbox=tuple(boxes[i])) for i in order.tolist()]
 
 
-def decode_output(output: np.ndarray, skeleton: Skeleton, params: Optional[DecodeParams] = None,
-                  transform: Optional[LetterboxTransform] = None) -> List[Person]:
-    """Decode a whole network blob (1, C, H, W) or (C, H, W): heatmaps first
-    (with background when the skeleton has one), then the PAF block."""
+def as_chw(output: np.ndarray) -> np.ndarray:
+    """A network blob (1, C, H, W) or maps (C, H, W) as (C, H, W); ValueError for anything else."""
     out = np.asarray(output)
     if out.ndim == 4:
         if out.shape[0] != 1:
@@ -408,6 +406,14 @@ def decode_output(output: np.ndarray, skeleton: Skeleton, params: Optional[Decod
         out = out[0]
     if out.ndim != 3:
         raise ValueError(f"output must be (1, C, H, W) or (C, H, W), got shape {out.shape}")
+    return out
+
+
+def decode_output(output: np.ndarray, skeleton: Skeleton, params: Optional[DecodeParams] = None,
+                  transform: Optional[LetterboxTransform] = None) -> List[Person]:
+    """Decode a whole network blob (1, C, H, W) or (C, H, W): heatmaps first
+    (with background when the skeleton has one), then the PAF block."""
+    out = as_chw(output)
     expected = skeleton.output_channels
     if out.shape[0] != expected:
         raise ValueError(f"skeleton {skeleton.name} expects {expected} output channels "

@@ -20,7 +20,7 @@ from std_srvs.srv import SetBool
 
 from pose_ros.node import PARAMS, PoseNode
 from pose_ros.skeletons import COCO18
-from plugin_dists import install_runtime_example
+from plugin_dists import install_dist, install_runtime_example
 from ros_testing import RosHarness, image_msg
 from sample_media import sample_image
 
@@ -404,10 +404,7 @@ class Exploding(Estimator):
 def exploding_plugin(tmp_path, monkeypatch):
     """A real entry point in the pose_ros.estimators group, installed in tmp_path."""
     (tmp_path / "exploding_plugin.py").write_text(FAILING_PLUGIN)
-    info = tmp_path / "exploding_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: exploding-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[pose_ros.estimators]\nexploding = exploding_plugin:Exploding\n")
+    install_dist(tmp_path, "exploding-plugin", "pose_ros.estimators", ["exploding = exploding_plugin:Exploding"])
     monkeypatch.syspath_prepend(str(tmp_path))
     from pose_ros import estimators
     estimators.clear_discovery_cache()
