@@ -416,7 +416,8 @@ class PoseNode(Node):
                     self.get_logger().error(self._estimator_error)
             else:
                 self._estimator, self._estimator_error, self._estimator_info = est, "", info
-                threads = runtimes.opencv_threads_beside(str(info.get("runtime", "")))
+                # Only for estimators that say which runtime they run on; others keep OpenCV as it is.
+                threads = runtimes.opencv_threads_beside(str(info["runtime"])) if info.get("runtime") else None
                 if threads is not None:
                     cv2.setNumThreads(threads)
                 self._decode_params = None
