@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 _PKG = str(Path(__file__).resolve().parent.parent / "pose_ros")
@@ -32,7 +31,6 @@ if _PKG not in sys.path:
 
 from bench_estimator import MODEL, VIDEO, pct, read_frames  # noqa: E402
 from pose_ros.estimators import load_estimator  # noqa: E402
-from pose_ros.geometry import apply_letterbox, compute_letterbox  # noqa: E402
 from pose_ros.runtimes import usable_cpu_count  # noqa: E402
 
 SIZES: Tuple[Tuple[int, int], ...] = ((432, 368), (432, 328), (320, 240))
@@ -97,13 +95,7 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 8) -> float:
 
 def blobs_for(estimator, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
     """The network inputs ``openpose_dnn.infer`` builds for these frames (letterbox, trim, blob)."""
-    out = []
-    for frame in frames:
-        h, w = frame.shape[:2]
-        net_w, net_h = estimator.network_input_size(w, h)
-        boxed = apply_letterbox(frame, compute_letterbox(w, h, net_w, net_h), pad_value=0)
-        out.append(cv2.dnn.blobFromImage(boxed, 1.0, (net_w, net_h), (0, 0, 0), False, False))
-    return out
+    return [estimator.prepare(frame)[1] for frame in frames]
 
 
 def run(runs: int = 20, sizes: Sequence[Tuple[int, int]] = SIZES, video: str = VIDEO) -> Dict[str, object]:

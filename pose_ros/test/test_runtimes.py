@@ -49,17 +49,9 @@ def pair():
     return {name: OpenPoseDnnEstimator(runtime=name) for name in ("opencv", "openvino")}
 
 
-def _blob(estimator: OpenPoseDnnEstimator, image: np.ndarray) -> np.ndarray:
-    from pose_ros.geometry import apply_letterbox, compute_letterbox
-    h, w = image.shape[:2]
-    net_w, net_h = estimator.network_input_size(w, h)
-    boxed = apply_letterbox(image, compute_letterbox(w, h, net_w, net_h), pad_value=0)
-    return cv2.dnn.blobFromImage(boxed, 1.0, (net_w, net_h), (0, 0, 0), False, False)
-
-
 @pytest.mark.parametrize("frame", sorted(FRAMES))
 def test_both_runtimes_give_the_same_maps(pair, frame):
-    blob = _blob(pair["opencv"], FRAMES[frame])
+    blob = pair["opencv"].prepare(FRAMES[frame])[1]
     ref, got = pair["opencv"]._forward(blob), pair["openvino"]._forward(blob)
     assert ref.shape == got.shape and ref.shape[1] == 57
     assert float(np.abs(ref - got).max()) <= 1e-4

@@ -265,14 +265,21 @@ class OpenPoseDnnEstimator(Estimator):
     def skeleton(self) -> Skeleton:
         return self._skeleton
 
-    def infer(self, image: np.ndarray) -> PoseResult:
-        t0 = time.perf_counter()
+    def prepare(self, image: np.ndarray):
+        """(letterboxed image, network blob, letterbox transform) for ``image``: exactly what
+        ``infer`` feeds the runtime, so benchmarks and tests can run the runtime alone."""
         bgr = as_bgr(image)
         h, w = bgr.shape[:2]
         net_w, net_h = self.network_input_size(w, h)
         transform = compute_letterbox(w, h, net_w, net_h)
         boxed = apply_letterbox(bgr, transform, pad_value=0)
         blob = cv2.dnn.blobFromImage(boxed, self._scale, (net_w, net_h), self._mean, self._swap_rb, False)
+        return boxed, blob, transform
+
+    def infer(self, image: np.ndarray) -> PoseResult:
+        t0 = time.perf_counter()
+        boxed, blob, transform = self.prepare(image)
+        h, w = np.asarray(image).shape[:2]   # validated by prepare()
         t1 = time.perf_counter()
         out = self._forward(blob) if self._scales == (1.0,) and not self._flip else self._passes(boxed, blob)
         t2 = time.perf_counter()
