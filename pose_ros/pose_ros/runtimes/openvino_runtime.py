@@ -50,6 +50,12 @@ def core():
         return _core
 
 
+def _first_line(error: Exception) -> str:
+    """OpenVINO's messages start with the reason and go on with a C++ trace."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def device_name(device: str) -> str:
     """OpenVINO's spelling of a device (``cpu`` -> ``CPU``, ``gpu.1`` -> ``GPU.1``)."""
     return (device or "cpu").strip().upper()
@@ -109,7 +115,7 @@ class OpenVinoRuntime(Runtime):
             network = self._core.read_model(str(self.model.weights))
         except Exception as e:  # noqa: BLE001 - OpenVINO raises its own RuntimeError subclasses
             raise RuntimeUnavailable(f"OpenVINO could not read {self.model.weights} as a {self.model.format} "
-                                     f"model: {str(e).strip().splitlines()[0]}") from e
+                                     f"model: {_first_line(e)}") from e
         if len(network.inputs) != 1:
             raise RuntimeUnavailable(f"{self.model.weights}: expected one input, found {len(network.inputs)}")
         output = self._pick_output(network)
@@ -164,8 +170,8 @@ class OpenVinoRuntime(Runtime):
         except Exception as e:  # noqa: BLE001 - device plugins fail with RuntimeError and others
             if self._device == "CPU":
                 raise RuntimeUnavailable(f"OpenVINO could not compile {self.model.weights} for CPU: "
-                                         f"{str(e).strip().splitlines()[0]}") from e
-            self._fall_back(f"compiling for {self._device} failed: {str(e).strip().splitlines()[0]}")
+                                         f"{_first_line(e)}") from e
+            self._fall_back(f"compiling for {self._device} failed: {_first_line(e)}")
             return self._core.compile_model(network, self._device, self._config())
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
@@ -174,7 +180,7 @@ class OpenVinoRuntime(Runtime):
                 result = self._request.infer({0: blob})
             except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError for bad shapes etc.
                 raise RuntimeUnavailable(f"OpenVINO forward pass on {self._device} failed: "
-                                         f"{str(e).strip().splitlines()[0]}") from e
+                                         f"{_first_line(e)}") from e
             # A copy: the request reuses its output buffer, and callers may keep several maps.
             return np.array(result[self._compiled.outputs[self._output]], copy=True)
 
