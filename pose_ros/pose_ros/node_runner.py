@@ -36,6 +36,7 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 _stopping = False   # set once shutdown began: from then on signals change nothing
+_signalled = False  # set by the first signal, before its KeyboardInterrupt is raised
 
 
 def _interrupt(signum, frame) -> None:
@@ -45,10 +46,11 @@ def _interrupt(signum, frame) -> None:
     Ignored by this handler, not by SIG_IGN: switching a handler while a signal is pending
     makes Python print "Signal 15 ignored due to race condition" with a traceback.
     """
-    global _stopping
+    global _stopping, _signalled
     if _stopping:
         return
     _stopping = True
+    _signalled = True
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -109,8 +111,9 @@ def run(make_node: Callable[[], Node],
     logger ``name``, status 1; e.g. a camera that cannot be opened). ``on_exit(node)``
     runs after the node is destroyed, e.g. to write a summary.
     """
-    global _stopping
+    global _stopping, _signalled
     _stopping = False
+    _signalled = False
     status = 0
     made: dict = {}   # executor and node, once they exist
 
@@ -141,6 +144,13 @@ def run(make_node: Callable[[], Node],
         except expected as exc:
             rclpy.logging.get_logger(name).error(str(exc))
             status = 1
+        except Exception:
+            # A signal's KeyboardInterrupt raised while rclpy's C++ code was calling back
+            # into Python (e.g. converting a message in take_message) comes out of pybind11
+            # as "RuntimeError: Unable to convert call argument". Once a signal was seen,
+            # whatever spin raised is that interrupt; without one it is a real error.
+            if not _signalled:
+                raise
         finally:
             clean_up()
     except KeyboardInterrupt:   # the one signal landed inside clean_up's first lines: finish it
