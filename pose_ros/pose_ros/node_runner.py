@@ -92,6 +92,27 @@ def _init(args: Optional[list]) -> None:
     catch_signals()   # replaces the handlers rclpy installed
 
 
+def interrupted() -> bool:
+    """True once a signal arrived, even if native code swallowed its KeyboardInterrupt."""
+    return _signalled
+
+
+class _SignalAwareExecutor(SingleThreadedExecutor):
+    """Raises the interrupt at the next slice if a signal's KeyboardInterrupt was lost.
+
+    Native code that calls back into Python turns an exception raised there into its own:
+    a signal during ``import openvino`` came out as "ImportError: initialization failed"
+    (caught as "runtime unavailable"), and inside ``take_message`` as a RuntimeError. The
+    first was silent: the one signal was spent, so the node ran on and a later SIGTERM was
+    ignored. Every spin function slices through ``spin_once``, so checking here covers them all.
+    """
+
+    def spin_once(self, timeout_sec: Optional[float] = None) -> None:
+        if _signalled:
+            raise KeyboardInterrupt("signal (its exception was swallowed by native code)")
+        super().spin_once(timeout_sec=timeout_sec)
+
+
 def spin_forever(node: Node, executor: SingleThreadedExecutor) -> int:
     """Spin until interrupted; short slices so a signal is seen at once."""
     while rclpy.ok():
@@ -135,7 +156,7 @@ def run(make_node: Callable[[], Node],
     try:
         try:
             _init(args)
-            made["executor"] = executor = SingleThreadedExecutor()
+            made["executor"] = executor = _SignalAwareExecutor()
             made["node"] = node = make_node()
             executor.add_node(node)
             status = spin(node, executor) or 0
