@@ -10,6 +10,8 @@ goes into ``namespace``. Empty pose arguments (estimator, model, ...) leave the 
 ``params_file``. The launch ends when the camera node exits (no device, or a video source
 ended). ``rviz:=true`` without rviz2 and a ``params_file`` that does not exist are refused
 before anything starts. The decisions are made by :mod:`pose_ros.launch_logic`.
+usb_cam gets pose_ros' Fast DDS shared-memory profile for its images unless Fast DDS is
+configured already (:mod:`pose_ros.dds_profile`).
 """
 
 from launch import LaunchDescription
@@ -26,13 +28,17 @@ def _setup(context):
     # Every check first (rviz2 present, params file readable): a refusal starts nothing.
     rviz_config = PathJoinSubstitution([FindPackageShare("pose_ros"), "rviz", "pose.rviz"]).perform(context)
     rviz = launch_logic.rviz_plan(args, rviz_config, launch_logic.rviz_available())
-    camera = launch_logic.camera_plan(args, launch_logic.usb_cam_available())
+    camera_env, camera_env_why = launch_logic.camera_environment(PathJoinSubstitution(
+        [FindPackageShare("pose_ros"), "config", launch_logic.LARGE_IMAGES_PROFILE]).perform(context))
+    camera = launch_logic.camera_plan(args, launch_logic.usb_cam_available(), camera_env)
     pose = launch_logic.pose_node_plan(args, launch_logic.params_file_of(args), "image_raw")
     namespace = launch_logic.namespace_of(args)
 
     actions = []
     if camera["message"]:
         actions.append(LogInfo(msg=camera["message"]))
+    if camera["package"] == launch_logic.USB_CAM_PACKAGE:
+        actions.append(LogInfo(msg=f"usb_cam: {camera_env_why}"))
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
     # The camera's exit (no device, the video ended) ends the launch with the reason.
     nodes = [Node(**launch_logic.node_kwargs(camera, pin), on_exit=Shutdown(reason=camera["shutdown_on_exit"])),

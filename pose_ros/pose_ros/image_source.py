@@ -312,7 +312,7 @@ def main(args: Optional[list] = None) -> int:
             executor.spin_once(timeout_sec=SPIN_SLICE_S)
         return node.done.result()
     return run(ImageSourceNode, spin, args=args, name="image_source",
-               expected=(SourceError, ConfigError, ParameterException, DepthSourceError))
+               expected=(SourceError, ConfigError, ParameterException, DepthSourceError), large_images=True)
 
 
 if __name__ == "__main__":

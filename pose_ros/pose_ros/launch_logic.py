@@ -18,9 +18,12 @@ missing rviz2, a params file that does not exist) starts nothing and orphans not
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from pose_ros import dds_profile
 
 PACKAGE = "pose_ros"
 POSE_EXECUTABLE = "pose_node"
@@ -239,14 +242,28 @@ def _camera_exit_reason(executable: str, device: str) -> str:
             "unplugged or busy, or the video ended; see its log above")
 
 
-def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
+LARGE_IMAGES_PROFILE = dds_profile.PROFILE_NAME
+
+
+def camera_environment(profile_path: str, environ: Optional[Mapping[str, str]] = None) -> Tuple[Dict[str, str], str]:
+    """What the camera driver's process gets added to its environment (the Fast DDS
+    shared-memory profile at ``profile_path``, unless Fast DDS is configured), and why."""
+    profile = Path(profile_path)
+    return dds_profile.large_image_env(os.environ if environ is None else environ,
+                                       profile if profile.is_file() else None)
+
+
+def camera_plan(args: Mapping[str, str], usb_cam_installed: bool,
+                camera_env: Optional[Mapping[str, str]] = None) -> Plan:
     """The camera node: usb_cam when installed, else pose_ros' own ``image_source``.
 
     Both publish ``image_raw`` and ``camera_info`` in the launch namespace with frame
     ``camera_optical_frame``; ``pixel_format`` and ``camera_name`` only mean something to
     usb_cam (image_source reads through OpenCV, which negotiates the format itself). When the
     camera exits (no device, a video source that ended) the launch ends with the reason,
-    instead of leaving the pose node idling alone.
+    instead of leaving the pose node idling alone. ``camera_env`` (from
+    :func:`pose_ros.dds_profile.large_image_env`) goes into usb_cam's environment: the image
+    publisher is the process that needs the shared-memory profile; image_source applies it itself.
     """
     device = _get(args, "video_device")
     if not device:
@@ -273,6 +290,7 @@ def camera_plan(args: Mapping[str, str], usb_cam_installed: bool) -> Plan:
             "arguments": log_arguments(args),
             "message": None,
             "shutdown_on_exit": _camera_exit_reason(USB_CAM_EXECUTABLE, device),
+            **({"additional_env": dict(camera_env)} if camera_env else {}),
         }
     return {
         "package": PACKAGE,

@@ -815,7 +815,7 @@ class PoseNode(Node):
 
 def main(args: Optional[list] = None) -> int:
     """Spin the node; Ctrl-C or SIGTERM at any moment exits 0 quietly (see node_runner)."""
-    return run(PoseNode, args=args, name="pose_node")
+    return run(PoseNode, args=args, name="pose_node", large_images=True)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,15 @@ within :data:`SPIN_SLICE_S`. The promise: SIGINT or SIGTERM at any moment after
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Callable, Optional
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+from pose_ros.dds_profile import apply_large_image_profile
 
 try:
     from rclpy.signals import SignalHandlerOptions
@@ -123,14 +126,16 @@ def spin_forever(node: Node, executor: SingleThreadedExecutor) -> int:
 def run(make_node: Callable[[], Node],
         spin: Callable[[Node, SingleThreadedExecutor], int] = spin_forever,
         on_exit: Optional[Callable[[Node], None]] = None, args: Optional[list] = None,
-        expected: tuple = (), name: str = "pose_ros") -> int:
+        expected: tuple = (), name: str = "pose_ros", large_images: bool = False) -> int:
     """``rclpy.init``, build the node, spin it, and always clean up quietly; returns the exit status.
 
     ``spin(node, executor)`` returns the status; it must spin in slices of at most
     :data:`SPIN_SLICE_S` (``executor.spin_once(timeout_sec=...)``). ``expected``:
     exception types that are the node's own way of failing (one error line under
     logger ``name``, status 1; e.g. a camera that cannot be opened). ``on_exit(node)``
-    runs after the node is destroyed, e.g. to write a summary.
+    runs after the node is destroyed, e.g. to write a summary. ``large_images``: the node
+    publishes camera-sized images, so Fast DDS gets pose_ros' shared-memory profile unless
+    the user configured Fast DDS (:mod:`pose_ros.dds_profile`); said in one INFO line.
     """
     global _stopping, _signalled
     _stopping = False
@@ -155,7 +160,10 @@ def run(make_node: Callable[[], Node],
     catch_signals()
     try:
         try:
+            profile_note = apply_large_image_profile(os.environ) if large_images else None
             _init(args)
+            if profile_note:
+                rclpy.logging.get_logger(name).info(profile_note)
             made["executor"] = executor = _SignalAwareExecutor()
             made["node"] = node = make_node()
             executor.add_node(node)

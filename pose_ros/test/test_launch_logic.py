@@ -58,6 +58,26 @@ def test_usb_cam_gets_a_device_path_for_a_camera_index() -> None:
     assert plan["parameters"][0]["video_device"] == "/dev/video2"
 
 
+def test_usb_cam_gets_the_large_image_environment_and_image_source_does_not_need_it() -> None:
+    """usb_cam publishes the images, so its process needs the shared-memory profile;
+    image_source applies it itself (pose_ros.dds_profile)."""
+    env = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/opt/p.xml", "FASTDDS_DEFAULT_PROFILES_FILE": "/opt/p.xml"}
+    usb_cam = ll.camera_plan(webcam_args(), True, env)
+    assert ll.node_kwargs(usb_cam)["additional_env"] == env
+    assert "additional_env" not in ll.camera_plan(webcam_args(), False, env)
+    assert "additional_env" not in ll.camera_plan(webcam_args(), True, {})  # the user's own config wins
+
+
+def test_camera_environment_names_the_shipped_profile_or_says_why_not(tmp_path) -> None:
+    profile = tmp_path / ll.LARGE_IMAGES_PROFILE
+    profile.write_text("<profiles/>")
+    env, why = ll.camera_environment(str(profile), {})
+    assert env == {"FASTRTPS_DEFAULT_PROFILES_FILE": str(profile), "FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
+    assert ll.camera_environment(str(profile), {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"})[0] == {}
+    env, why = ll.camera_environment(str(tmp_path / "missing.xml"), {})
+    assert env == {} and "not found" in why
+
+
 def test_image_source_replaces_a_missing_usb_cam_and_says_so() -> None:
     plan = ll.camera_plan(webcam_args(video_device="/dev/video1", framerate="20", use_sim_time="true"), False)
     assert (plan["package"], plan["executable"]) == ("pose_ros", "image_source")
