@@ -195,11 +195,13 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, video: str = VIDEO,
         node_env: Optional[Dict[str, str]] = None, rss_every_s: float = 0.0,
-        label: str = "", node_params: Optional[Dict[str, str]] = None) -> Dict[str, object]:
+        label: str = "", node_params: Optional[Dict[str, str]] = None,
+        both_env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
     """Stream ``rate_hz * seconds`` frames through image_source -> pose_node -> here.
 
     ``node_env`` adds environment variables to the pose_node process only (e.g.
-    OPENCV_FOR_THREADS_NUM), ``node_params`` ROS parameters (e.g. ``{"runtime": "opencv"}``).
+    OPENCV_FOR_THREADS_NUM), ``both_env`` to the camera and the node (e.g. the Fast DDS
+    profile's opt-out), ``node_params`` ROS parameters (e.g. ``{"runtime": "opencv"}``).
     ``rss_every_s`` > 0 samples the node's VmRSS that often
     (for the soak test). Returns the metrics; ``errors`` lists anything that went wrong.
     """
@@ -208,7 +210,7 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
     namespace = f"/bench_{os.getpid()}_{n}"
     frames = max(1, int(round(rate_hz * seconds)))
     logdir = Path(tempfile.mkdtemp(prefix="pose_ros_bench_"))
-    env = ros_env(domain_id)
+    env = dict(ros_env(domain_id), **(both_env or {}))
     errors: List[str] = []
     node = source = None
     collector = Collector(domain_id, namespace)
@@ -335,14 +337,17 @@ def describe(r: Dict[str, object]) -> str:
 
 
 def compare(variants: Dict[str, Optional[Dict[str, str]]], rate_hz: float, seconds: float, rounds: int = 2,
-            width: int = 432, height: int = 368, video: str = VIDEO) -> Dict[str, Dict[str, object]]:
-    """A/B(/C...) of pose_node environments (e.g. OPENCV_FOR_THREADS_NUM), run in interleaved
-    rounds so that load from other processes hits every variant alike. Per variant: the
-    runs, and output fps / latency p95 / in-node inference p50 averaged over the rounds."""
+            width: int = 432, height: int = 368, video: str = VIDEO,
+            both: bool = False) -> Dict[str, Dict[str, object]]:
+    """A/B(/C...) of pose_node environments (e.g. OPENCV_FOR_THREADS_NUM; with ``both`` the
+    camera's too), run in interleaved rounds so that load from other processes hits every
+    variant alike. Per variant: the runs, and output fps / latency p50, p95 / in-node
+    inference p50 averaged over the rounds."""
     runs: Dict[str, List[Dict[str, object]]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, env in variants.items():
-            runs[name].append(run(rate_hz, seconds, width, height, video, node_env=env, label=name))
+            runs[name].append(run(rate_hz, seconds, width, height, video, label=name,
+                                  **({"both_env": env} if both else {"node_env": env})))
     out: Dict[str, Dict[str, object]] = {}
     for name, rs in runs.items():
         out[name] = {
@@ -350,6 +355,7 @@ def compare(variants: Dict[str, Optional[Dict[str, str]]], rate_hz: float, secon
             "output_fps": float(np.mean([r["output_fps"] for r in rs])),
             "output_fps_each": [r["output_fps"] for r in rs],
             "latency_p95_ms": float(np.mean([r["latency_p95_ms"] for r in rs])),
+            "latency_p50_ms": float(np.mean([r["latency_p50_ms"] for r in rs])),
             "node_inference_p50_ms": float(np.mean([r["node_inference_p50_ms"] for r in rs])),
             "node_cpu_pct": float(np.mean([r["node_cpu_pct"] for r in rs])),
             "errors": [e for r in rs for e in r["errors"]],

@@ -272,13 +272,21 @@ def main() -> int:
             e2e[rt, rate] = bench_e2e.run(rate, e2e_s, *size, label=f"e2e {rt} {rate:g} fps",
                                           node_params={"runtime": rt})
             print("   " + bench_e2e.describe(e2e[rt, rate]), file=sys.stderr, flush=True)
-    threads_cmp = None
+    threads_cmp = profile_cmp = None
     if not quick:  # the node with one OpenCV thread vs. the default, interleaved rounds
         threads_cmp = bench_e2e.compare(
             {"default": None, "1 thread": {"OPENCV_FOR_THREADS_NUM": "1"}}, 30.0, 15.0, rounds=2,
             width=size[0], height=size[1])
         for name, c in threads_cmp.items():
             print(f"   threads {name}: {c['output_fps']:.2f} fps out (rounds {c['output_fps_each']})",
+                  file=sys.stderr, flush=True)
+        # The Fast DDS shared-memory profile (pose_ros.dds_profile), on by default, vs. off
+        # in both processes: off, each 1.3 MB frame crosses loopback UDP in fragments.
+        profile_cmp = bench_e2e.compare(
+            {"on (default)": None, "off": {"POSE_ROS_LARGE_IMAGES_PROFILE": "0"}}, 30.0, 15.0, rounds=2,
+            width=size[0], height=size[1], both=True)
+        for name, c in profile_cmp.items():
+            print(f"   Fast DDS profile {name}: {c['output_fps']:.2f} fps out (rounds {c['output_fps_each']})",
                   file=sys.stderr, flush=True)
     for (rt, rate), r in e2e.items():
         rows.append(("3 end to end", f"{rt}: input {rate:g} fps, {size[0]}x{size[1]} max, {r['outputs']} outputs",
@@ -298,6 +306,18 @@ def main() -> int:
                          f"rounds {each} fps; latency p95 {_f(c['latency_p95_ms'], '.0f')} ms; pose_node CPU "
                          f"{_f(c['node_cpu_pct'], '.0f')}%; "
                          f"in-node infer p50 {_f(c['node_inference_p50_ms'], '.0f')} ms; "
+                         f"{c['rounds']} x 15 s, variants interleaved"
+                         + (f"; ERRORS: {'; '.join(c['errors'])}" if c["errors"] else "")))
+    if profile_cmp is not None:
+        off = profile_cmp["off"]
+        for name, c in profile_cmp.items():
+            gain = c["output_fps"] / off["output_fps"] - 1.0 if off["output_fps"] else float("nan")
+            each = ", ".join(f"{v:.2f}" for v in c["output_fps_each"])
+            rows.append(("5 speed-up", f"Fast DDS shared-memory profile {name}, input 30 fps",
+                         f"{c['output_fps']:.2f} fps out ({_f(gain * 100, '+.1f', '%')} vs off); "
+                         f"latency p50 {_f(c['latency_p50_ms'], '.0f')} ms",
+                         f"rounds {each} fps; latency p95 {_f(c['latency_p95_ms'], '.0f')} ms; in-node infer p50 "
+                         f"{_f(c['node_inference_p50_ms'], '.0f')} ms; camera and node both; "
                          f"{c['rounds']} x 15 s, variants interleaved"
                          + (f"; ERRORS: {'; '.join(c['errors'])}" if c["errors"] else "")))
 
