@@ -4,8 +4,8 @@ Why: Fast DDS (the default RMW of Humble and Jazzy) has a 512 KB shared-memory s
 smaller than one 640x480 bgr8 image, so every frame goes over loopback UDP in 64 KB
 fragments. Measured on this project's 2-core machines with 768x576 frames at 30 Hz:
 a reliable reader waits 15 ms per frame (3.7 ms through shared memory), a best-effort
-reader loses about 85 % of them, and the fragment traffic takes CPU from the network: the
-node's output went from 20-24 to 26-28 fps with the profile. The segment is the
+reader loses about 85 % of them, and the fragment traffic takes CPU from the network: in
+paired end-to-end runs the node's latency p50 went from 69-83 to 61-62 ms with the profile. The segment is the
 *publisher's*, so the process that publishes images needs the profile; subscribers need
 nothing.
 
