@@ -165,31 +165,39 @@ def test_forced_best_effort_input_still_accepts_a_reliable_camera():
 
 def test_flood_drops_frames_instead_of_lagging(rig):
     small = cv2.resize(BASKETBALL, (320, 240))
-    # One frame first, to know the processing time on this machine.
-    rig.send(image_msg(small, 1_000))
-    rig.output_for(1_000, 30)
+    # A few frames first, to know the processing time on this machine; the flood then comes
+    # three times faster than that, whatever the CPU (a fixed 100 Hz was kept up with by
+    # OpenVINO on a quick machine, and "most frames dropped" stopped being true).
+    for stamp in (1_000, 2_000, 3_000):
+        rig.send(image_msg(small, stamp))
+        rig.output_for(stamp, 30)
+    processing_s = rig.pose._inference.percentile(50) / 1000.0
+    interval_s = min(0.01, max(0.002, processing_s / 3))
     before = rig.pose.stats()
     stamps = [2_000_000_000 + i * 10_000_000 for i in range(200)]
     next_at = time.monotonic()
-    for stamp in stamps:  # 200 frames at 100 Hz
+    for stamp in stamps:
         rig.send(image_msg(small, stamp))
-        next_at += 0.01
+        next_at += interval_s
         rig.ros.spin_until(lambda: time.monotonic() >= next_at, 1.0)
     last_input_at = time.monotonic()
     out = rig.output_for(stamps[-1], 30)
     lag_s = time.monotonic() - last_input_at
     stats = rig.pose.stats()
-    processing_s = rig.pose._inference.percentile(100) / 1000.0  # slowest recent frame
-    assert lag_s <= 2 * processing_s + 0.25, f"output lagged {lag_s:.3f}s, processing {processing_s:.3f}s"
+    slowest_s = rig.pose._inference.percentile(100) / 1000.0  # slowest recent frame
+    assert lag_s <= 2 * slowest_s + 0.25, f"output lagged {lag_s:.3f}s, processing {slowest_s:.3f}s"
     assert len(out.persons) == 2
     received = stats["frames_received"] - before["frames_received"]
     processed = stats["frames_processed"] - before["frames_processed"]
     dropped = stats["frames_dropped"] - before["frames_dropped"]
-    # Depth-1 best-effort input: DDS itself may overwrite a sample before the callback
-    # runs; whatever reached the node is either processed or counted as dropped.
-    assert 50 <= received <= 200
+    # Depth-1 input: DDS itself may overwrite a sample before the callback runs;
+    # whatever reached the node is either processed or counted as dropped.
+    assert 20 <= received <= 200
     assert processed + dropped == received
-    assert dropped > processed, "at 100 Hz a CPU model cannot keep up: most frames must be dropped"
+    assert dropped > 0, "frames come 3x faster than processing: some must be dropped"
+    assert processed < len(stamps) / 2, (
+        f"{processed} of {len(stamps)} frames processed at {1 / interval_s:.0f} Hz with "
+        f"{processing_s * 1e3:.1f} ms per frame: the node cannot have kept up")
     assert [_ns(m) for m in rig.persons] == sorted(_ns(m) for m in rig.persons), "outputs stay in order"
 
 
