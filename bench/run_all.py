@@ -133,6 +133,23 @@ def _f(value: float, fmt: str = ".1f", unit: str = "") -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:{fmt}}{unit}"
 
 
+def _comparison_rows(cmp: Dict[str, Dict[str, object]], ref: str, case: str, note: str = "") -> List[Row]:
+    """Speed-up rows of one interleaved bench_e2e.compare(), each variant against ``ref``."""
+    ref_fps = cmp[ref]["output_fps"]
+    rows = []
+    for name, c in cmp.items():
+        gain = c["output_fps"] / ref_fps - 1.0 if ref_fps else float("nan")
+        each = ", ".join(f"{v:.2f}" for v in c["output_fps_each"])
+        rows.append(("5 speed-up", case.format(name=name),
+                     f"{c['output_fps']:.2f} fps out ({_f(gain * 100, '+.1f', '%')} vs {ref}); "
+                     f"latency p50 {_f(c['latency_p50_ms'], '.0f')} ms",
+                     f"rounds {each} fps; latency p95 {_f(c['latency_p95_ms'], '.0f')} ms; pose_node CPU "
+                     f"{_f(c['node_cpu_pct'], '.0f')}%; in-node infer p50 {_f(c['node_inference_p50_ms'], '.0f')} ms; "
+                     f"{note}{c['rounds']} x 15 s, variants interleaved"
+                     + (f"; ERRORS: {'; '.join(c['errors'])}" if c["errors"] else "")))
+    return rows
+
+
 def _table(rows: List[Row]) -> str:
     head = ("Section", "Case", "Result", "Detail")
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -297,29 +314,10 @@ def main() -> int:
                      f"{_f(r['source_cpu_pct'], '.0f')}%; in-node infer p50 {_f(r['node_inference_p50_ms'], '.0f')} ms"
                      + (f"; ERRORS: {'; '.join(r['errors'])}" if r["errors"] else "")))
     if threads_cmp is not None:
-        ref_fps = threads_cmp["default"]["output_fps"]
-        for name, c in threads_cmp.items():
-            gain = c["output_fps"] / ref_fps - 1.0 if ref_fps else float("nan")
-            each = ", ".join(f"{v:.2f}" for v in c["output_fps_each"])
-            rows.append(("5 speed-up", f"pose_node, OpenCV threads: {name}, input 30 fps",
-                         f"{c['output_fps']:.2f} fps out ({_f(gain * 100, '+.1f', '%')} vs default)",
-                         f"rounds {each} fps; latency p95 {_f(c['latency_p95_ms'], '.0f')} ms; pose_node CPU "
-                         f"{_f(c['node_cpu_pct'], '.0f')}%; "
-                         f"in-node infer p50 {_f(c['node_inference_p50_ms'], '.0f')} ms; "
-                         f"{c['rounds']} x 15 s, variants interleaved"
-                         + (f"; ERRORS: {'; '.join(c['errors'])}" if c["errors"] else "")))
+        rows += _comparison_rows(threads_cmp, "default", "pose_node, OpenCV threads: {name}, input 30 fps")
     if profile_cmp is not None:
-        off = profile_cmp["off"]
-        for name, c in profile_cmp.items():
-            gain = c["output_fps"] / off["output_fps"] - 1.0 if off["output_fps"] else float("nan")
-            each = ", ".join(f"{v:.2f}" for v in c["output_fps_each"])
-            rows.append(("5 speed-up", f"Fast DDS shared-memory profile {name}, input 30 fps",
-                         f"{c['output_fps']:.2f} fps out ({_f(gain * 100, '+.1f', '%')} vs off); "
-                         f"latency p50 {_f(c['latency_p50_ms'], '.0f')} ms",
-                         f"rounds {each} fps; latency p95 {_f(c['latency_p95_ms'], '.0f')} ms; in-node infer p50 "
-                         f"{_f(c['node_inference_p50_ms'], '.0f')} ms; camera and node both; "
-                         f"{c['rounds']} x 15 s, variants interleaved"
-                         + (f"; ERRORS: {'; '.join(c['errors'])}" if c["errors"] else "")))
+        rows += _comparison_rows(profile_cmp, "off", "Fast DDS shared-memory profile {name}, input 30 fps",
+                                 "camera and node both; ")
 
     # soak ---------------------------------------------------------------------------
     step(f"6/7 soak {soak_s:.0f} s at 30 fps, default runtime (soak)")

@@ -32,12 +32,9 @@ def shipped_profile() -> Optional[Path]:
     """The profile installed with pose_ros (share/pose_ros/config), or the source tree's."""
     candidates = []
     try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-        try:
-            candidates.append(Path(get_package_share_directory("pose_ros")) / "config" / PROFILE_NAME)
-        except PackageNotFoundError:
-            pass
-    except ImportError:  # plain Python without ament: the source tree only
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory("pose_ros")) / "config" / PROFILE_NAME)
+    except (ImportError, KeyError):  # no ament, or pose_ros not installed (PackageNotFoundError): source tree
         pass
     candidates.append(Path(__file__).resolve().parents[1] / "config" / PROFILE_NAME)
     return next((path for path in candidates if path.is_file()), None)

@@ -60,10 +60,6 @@ def _best_effort_rate(source_env: dict) -> tuple:
         source.wait(10)
 
 
-def _source_log(source: subprocess.Popen) -> str:
-    return source.stdout.read()
-
-
 def _env(**changes: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in dds_profile.USER_TRANSPORT_VARIABLES
            and k != dds_profile.OPT_OUT_VARIABLE}
@@ -80,14 +76,14 @@ def test_best_effort_subscriber_receives_nearly_every_30hz_frame_with_the_profil
 def test_image_source_applies_the_profile_itself_when_fast_dds_is_not_configured():
     """No variable set by anyone: image_source's own process takes the profile and says so."""
     rate_hz, source = _best_effort_rate(_env())
-    log = _source_log(source)
+    log = source.stdout.read()
     assert "images through shared memory" in log and dds_profile.PROFILE_NAME in log, log
     assert rate_hz >= 25.0, f"best-effort reader got {rate_hz:.1f} of 30 Hz from image_source\n{log}"
 
 
 def test_a_users_own_profile_or_the_opt_out_is_left_alone():
     _, source = _best_effort_rate(_env(**{dds_profile.OPT_OUT_VARIABLE: "0"}))
-    log = _source_log(source)
+    log = source.stdout.read()
     assert "images through shared memory" not in log, log
 
 

@@ -130,6 +130,16 @@ def _statuses(diags: list) -> list:
     return [status for array in diags for status in array.status]
 
 
+def _diagnostics_after_a_cpu_fallback_frame(rig) -> list:
+    """Subscribe /diagnostics, then check one frame is still served (on the CPU) after a fallback."""
+    diags: list[DiagnosticArray] = []
+    rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    stamp = rig.pose.get_clock().now().nanoseconds
+    rig.send(image_msg(BASKETBALL, stamp))
+    assert len(rig.output_for(stamp).persons) == 2, "the fallback still runs on the CPU"
+    return diags
+
+
 def test_two_instances_in_different_namespaces_have_different_diagnostic_names(rig):
     diags: list[DiagnosticArray] = []
     rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
@@ -147,11 +157,7 @@ def test_a_gpu_backend_that_falls_back_warns_in_diagnostics_while_it_lasts(backe
         pytest.skip(f"{backend} really runs on this machine: no fallback to report")
     rig = Rig({"dnn_backend": backend})
     try:
-        diags: list[DiagnosticArray] = []
-        rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
-        stamp = rig.pose.get_clock().now().nanoseconds
-        rig.send(image_msg(BASKETBALL, stamp))
-        assert len(rig.output_for(stamp).persons) == 2, "the fallback still runs on the CPU"
+        diags = _diagnostics_after_a_cpu_fallback_frame(rig)
 
         def warned_after(n: int) -> bool:
             return any(s.level == DiagnosticStatus.WARN and problem in s.message and backend in s.message
@@ -226,11 +232,7 @@ def test_an_openvino_device_that_is_not_there_warns_in_diagnostics():
         pytest.skip("this machine has an NPU: no fallback to report")
     rig = Rig({"runtime": "openvino", "device": "npu"})
     try:
-        diags: list[DiagnosticArray] = []
-        rig.client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
-        stamp = rig.pose.get_clock().now().nanoseconds
-        rig.send(image_msg(BASKETBALL, stamp))
-        assert len(rig.output_for(stamp).persons) == 2, "the fallback still runs on the CPU"
+        diags = _diagnostics_after_a_cpu_fallback_frame(rig)
         assert rig.ros.spin_until(lambda: any(
             s.level == DiagnosticStatus.WARN and "npu" in s.message and "lists no device NPU" in s.message
             for s in _statuses(diags)), 5), [s.message for s in _statuses(diags)]
