@@ -27,7 +27,7 @@ lint: setup
 	@$(ENV) && ruff check .
 
 demo: setup
-	@$(ENV) && python -m pose_ros.demo --video "$(VIDEO)" --frames $(FRAMES) --output demo_output
+	@$(ENV) && python -m pose_ros.apps.demo --video "$(VIDEO)" --frames $(FRAMES) --output demo_output
 
 bench: setup
 	@$(ENV) && python bench/run_all.py

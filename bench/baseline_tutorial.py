@@ -33,9 +33,10 @@ for _p in (str(_HERE.parent / "pose_ros"), str(_HERE)):
         sys.path.insert(0, _p)
 
 from bench_parse import baseline_parse  # noqa: E402
-from pose_ros import models  # noqa: E402
+from pose_ros.core.skeletons import get_skeleton  # noqa: E402
 from pose_ros.estimators import load_estimator  # noqa: E402
-from pose_ros.skeletons import get_skeleton  # noqa: E402
+
+from pose_ros import models  # noqa: E402
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 MODEL = "mobilenet_thin"

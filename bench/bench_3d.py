@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """3D lifting and keypoint smoothing: what they cost per frame and what smoothing buys.
 
-* ``lifting_cost``: :func:`pose_ros.lifting.lift_persons` for 10 people (COCO-18) on a
+* ``lifting_cost``: :func:`pose_ros.core.lifting.lift_persons` for 10 people (COCO-18) on a
   640x480 depth image (a synthetic scene: people at 1.5-4 m in front of a wall, with holes),
   plus the One Euro smoothing of the same 10 people, in ms per frame (p50, p95).
 * ``vtest_jitter``: the default model on vtest.avi (pedestrians, 10 fps video), tracked
   with stamps at the video's rate; keypoint jitter (mean second difference of a tracked
-  keypoint, :func:`pose_ros.smoothing.keypoint_jitter_px`) and mean frame-to-frame step,
+  keypoint, :func:`pose_ros.core.smoothing.keypoint_jitter_px`) and mean frame-to-frame step,
   raw and One Euro smoothed with the node's defaults. Once at every frame (10 fps) and
   once at every third frame (about what a 2-core CPU processes, ~3 fps).
 
@@ -28,12 +28,12 @@ _PKG = str(Path(__file__).resolve().parent.parent / "pose_ros")
 if _PKG not in sys.path:
     sys.path.insert(0, _PKG)
 
+from pose_ros.core.lifting import LiftParams, lift_persons  # noqa: E402
+from pose_ros.core.persons import Person  # noqa: E402
+from pose_ros.core.skeletons import COCO18  # noqa: E402
+from pose_ros.core.smoothing import KeypointSmoother, keypoint_jitter_px  # noqa: E402
+from pose_ros.core.tracking import PersonTracker  # noqa: E402
 from pose_ros.estimators import load_estimator  # noqa: E402
-from pose_ros.lifting import LiftParams, lift_persons  # noqa: E402
-from pose_ros.persons import Person  # noqa: E402
-from pose_ros.skeletons import COCO18  # noqa: E402
-from pose_ros.smoothing import KeypointSmoother, keypoint_jitter_px  # noqa: E402
-from pose_ros.tracking import PersonTracker  # noqa: E402
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 W, H = 640, 480

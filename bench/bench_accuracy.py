@@ -3,7 +3,7 @@
 
 For each configuration (the defaults, other input sizes, the flip test, multi-scale, and
 parser settings) the estimator runs on every dev-set image (23 images, 113 people) and
-its persons are converted to COCO-17 results (``pose_ros.coco_format``). Printed per row:
+its persons are converted to COCO-17 results (``pose_ros.formats.coco_format``). Printed per row:
 
 * AP, AP50, AR: ``pycocotools`` COCOeval, ``iouType="keypoints"`` (OKS, COCO sigmas);
 * PCK@0.2: share of the labelled keypoints found within 0.2 torso diameters (left
@@ -49,11 +49,10 @@ for _p in (str(_HERE.parent / "pose_ros"), str(_HERE / "devset")):
         sys.path.insert(0, _p)
 
 import devset  # noqa: E402
-from pose_ros.coco_format import coco_results  # noqa: E402
-from pose_ros.estimators import load_estimator  # noqa: E402
-from pose_ros.estimators import openpose_dnn  # noqa: E402
-from pose_ros.paf import DecodeParams, decode_output  # noqa: E402
-from pose_ros.skeletons import COCO18  # noqa: E402
+from pose_ros.core.paf import DecodeParams, decode_output  # noqa: E402
+from pose_ros.core.skeletons import COCO18  # noqa: E402
+from pose_ros.estimators import load_estimator, openpose_dnn  # noqa: E402
+from pose_ros.formats.coco_format import coco_results  # noqa: E402
 
 #: COCO's per-keypoint OKS sigmas (cocoeval.py), COCO-17 order.
 SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Image message -> BGR conversion (pose_ros.image_convert.raw_to_bgr) per encoding.
+"""Image message -> BGR conversion (pose_ros.media.image_convert.raw_to_bgr) per encoding.
 
 The payload is what rclpy hands a callback for ``sensor_msgs/Image.data`` (an
 ``array.array('B')``). For ``bgr8`` the converter returns a view of it (zero copy); the
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pose_ros"))
 
-from pose_ros.image_convert import packed_step, raw_to_bgr  # noqa: E402
+from pose_ros.media.image_convert import packed_step, raw_to_bgr  # noqa: E402
 
 SIZES = ((640, 480), (1280, 720))
 ENCODINGS = ("bgr8", "rgb8", "yuyv", "mono16", "rgb16", "bayer_rggb8", "bayer_rggb16", "nv21", "nv24")

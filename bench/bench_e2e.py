@@ -130,11 +130,12 @@ class Collector:
     def __init__(self, domain_id: int, namespace: str) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from pose_ros_msgs.msg import PersonKeypointsArray
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from rclpy.signals import SignalHandlerOptions
+
+        from pose_ros_msgs.msg import PersonKeypointsArray
 
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         self._rclpy = rclpy
@@ -216,7 +217,7 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
     collector = Collector(domain_id, namespace)
     seen = collector.seen
     try:
-        node = spawn("pose_ros.node", [
+        node = spawn("pose_ros.ros.pose_node.node", [
             "-r", f"__ns:={namespace}", "-r", "image:=image_raw",
             "-p", f"input_width:={width}", "-p", f"input_height:={height}",
             "-p", "publish_annotated:=false",
@@ -230,7 +231,7 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
             raise RuntimeError(f"pose_node sent no diagnostics within {READY_TIMEOUT_S:.0f} s")
         if node.poll() is not None:
             raise RuntimeError(f"pose_node exited with {node.returncode} at start")
-        source = spawn("pose_ros.image_source", [
+        source = spawn("pose_ros.apps.image_source", [
             "-r", f"__ns:={namespace}", "-p", f"source:={video}", "-p", f"rate_hz:={float(rate_hz)}",
             "-p", "loop:=true", "-p", f"max_frames:={frames}", "-p", "wait_for_subscribers:=1"],
             env, logdir / "image_source.log")

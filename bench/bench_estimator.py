@@ -33,9 +33,9 @@ _PKG = str(Path(__file__).resolve().parent.parent / "pose_ros")
 if _PKG not in sys.path:
     sys.path.insert(0, _PKG)
 
+from pose_ros.core.geometry import apply_letterbox, compute_letterbox  # noqa: E402
+from pose_ros.core.paf import decode_output  # noqa: E402
 from pose_ros.estimators import load_estimator  # noqa: E402
-from pose_ros.geometry import apply_letterbox, compute_letterbox  # noqa: E402
-from pose_ros.paf import decode_output  # noqa: E402
 
 VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 SIZES: Tuple[Tuple[int, int], ...] = ((320, 240), (432, 368), (656, 368))

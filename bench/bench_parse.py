@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the OpenPose output parser (pose_ros.paf.decode_output).
+"""Benchmark of the OpenPose output parser (pose_ros.core.paf.decode_output).
 
 Synthetic network outputs (57 x 46 x 54, COCO-18, as mobilenet_thin gives for a
 432x368 input) with 1, 5, 10 and 20 people are parsed by
@@ -36,10 +36,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pose_ros"))
 
-from pose_ros.geometry import compute_letterbox  # noqa: E402
-from pose_ros.paf import DecodeParams, decode_output  # noqa: E402
-from pose_ros.skeletons import COCO18, Skeleton  # noqa: E402
-from pose_ros.synthetic import random_people, render_maps  # noqa: E402
+from pose_ros.core.geometry import compute_letterbox  # noqa: E402
+from pose_ros.core.paf import DecodeParams, decode_output  # noqa: E402
+from pose_ros.core.skeletons import COCO18, Skeleton  # noqa: E402
+from pose_ros.core.synthetic import random_people, render_maps  # noqa: E402
 
 MAP_W, MAP_H = 54, 46
 NET_W, NET_H = 432, 368

@@ -54,6 +54,7 @@ import bench_estimator  # noqa: E402
 import bench_parse  # noqa: E402
 import bench_runtimes  # noqa: E402
 import soak  # noqa: E402
+
 from pose_ros import runtimes as pose_runtimes  # noqa: E402
 
 for _name, _value in _env_before.items():
@@ -297,7 +298,7 @@ def main() -> int:
         for name, c in threads_cmp.items():
             print(f"   threads {name}: {c['output_fps']:.2f} fps out (rounds {c['output_fps_each']})",
                   file=sys.stderr, flush=True)
-        # The Fast DDS shared-memory profile (pose_ros.dds_profile), on by default, vs. off
+        # The Fast DDS shared-memory profile (pose_ros.bringup.dds_profile), on by default, vs. off
         # in both processes: off, each 1.3 MB frame crosses loopback UDP in fragments.
         profile_cmp = bench_e2e.compare(
             {"on (default)": None, "off": {"POSE_ROS_LARGE_IMAGES_PROFILE": "0"}}, 30.0, 15.0, rounds=2,

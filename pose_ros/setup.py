@@ -33,11 +33,11 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "pose_node = pose_ros.node:main",
-            "image_source = pose_ros.image_source:main",
-            "pose_recorder = pose_ros.recorder:main",
+            "pose_node = pose_ros.ros.pose_node.node:main",
+            "image_source = pose_ros.apps.image_source:main",
+            "pose_recorder = pose_ros.apps.recorder:main",
             "pose_ros_models = pose_ros.models.cli:main",
-            "pose_ros_infer = pose_ros.infer_cli:main",
+            "pose_ros_infer = pose_ros.apps.infer_cli:main",
         ],
         "pose_ros.estimators": [
             "openpose_dnn = pose_ros.estimators.openpose_dnn:OpenPoseDnnEstimator",

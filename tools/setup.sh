@@ -82,6 +82,9 @@ if [ ! -e "$STAMPS/build" ] || [ ! -e install/setup.bash ] || [ -n "$newest_src"
   # shellcheck disable=SC1091
   . "$VENV/bin/activate"
   export CMAKE_PREFIX_PATH=$VIRTUAL_ENV AMENT_PREFIX_PATH=$VIRTUAL_ENV
+  # ament_python copies modules and never deletes one that moved: drop the old copy so a
+  # module that left the source tree cannot shadow the import aliases of pose_ros._moved.
+  rm -rf build/pose_ros install/pose_ros
   colcon --log-level error build --base-paths "${base_paths[@]}" \
     --event-handlers console_direct- \
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=ON

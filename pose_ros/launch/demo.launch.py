@@ -8,7 +8,7 @@ fps) -> pose node -> pose_recorder, which writes annotated.mp4, persons.jsonl, s
 and summary.json into ``output_dir``. The launch ends when the recorder finishes (after
 ``expected_frames`` results, or a few idle seconds after the video ended). The frames the
 pose node cannot keep up with are dropped, as with a live camera; ``make demo``
-(``python -m pose_ros.demo``) runs the same pipeline with a progress line and a summary.
+(``python -m pose_ros.apps.demo``) runs the same pipeline with a progress line and a summary.
 """
 
 from launch import LaunchDescription
@@ -16,8 +16,7 @@ from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFu
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
-
-from pose_ros import launch_logic
+from pose_ros.bringup import launch_logic
 
 
 def _setup(context):

@@ -12,8 +12,7 @@ from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
-
-from pose_ros import launch_logic
+from pose_ros.bringup import launch_logic
 
 
 def _setup(context):

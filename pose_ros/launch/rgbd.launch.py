@@ -9,7 +9,7 @@
 ``camera`` picks the driver's colour, aligned-depth and camera_info topics (see
 ``launch_logic.RGBD_CAMERAS``); ``image``, ``depth`` and ``camera_info`` override them one
 by one. The camera driver is not started here: it has its own launch files and options.
-The decisions are made by :mod:`pose_ros.launch_logic`.
+The decisions are made by :mod:`pose_ros.bringup.launch_logic`.
 """
 
 from launch import LaunchDescription
@@ -17,8 +17,7 @@ from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
-
-from pose_ros import launch_logic
+from pose_ros.bringup import launch_logic
 
 
 def _setup(context):

@@ -9,9 +9,9 @@ and starts pose_ros' own ``image_source`` on the same device. Either publishes
 goes into ``namespace``. Empty pose arguments (estimator, model, ...) leave the value of
 ``params_file``. The launch ends when the camera node exits (no device, or a video source
 ended). ``rviz:=true`` without rviz2 and a ``params_file`` that does not exist are refused
-before anything starts. The decisions are made by :mod:`pose_ros.launch_logic`.
+before anything starts. The decisions are made by :mod:`pose_ros.bringup.launch_logic`.
 usb_cam gets pose_ros' Fast DDS shared-memory profile for its images unless Fast DDS is
-configured already (:mod:`pose_ros.dds_profile`).
+configured already (:mod:`pose_ros.bringup.dds_profile`).
 """
 
 from launch import LaunchDescription
@@ -19,8 +19,7 @@ from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFu
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
-
-from pose_ros import launch_logic
+from pose_ros.bringup import launch_logic
 
 
 def _setup(context):

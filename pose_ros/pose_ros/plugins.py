@@ -17,6 +17,15 @@ from typing import Dict, Optional
 log = logging.getLogger(__name__)
 
 
+class EstimatorError(Exception):
+    """An estimator or its runtime cannot be found, loaded, configured or run; the message says why.
+
+    It lives here, below both plugin kinds, because a runtime failure is also the estimator's
+    failure to whoever loads it (:class:`pose_ros.runtimes.RuntimeUnavailable` derives from it),
+    and runtimes must not import the estimator layer above them.
+    """
+
+
 def _scan(group: str, kind: str) -> Dict[str, md.EntryPoint]:
     """Entry points of ``group``, distribution by distribution so one broken one is skipped."""
     found: Dict[str, md.EntryPoint] = {}

@@ -16,7 +16,6 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
 
-
 class RosHarness:
     """A context + executor owned by one test; nodes added here are spun together."""
 

@@ -5,10 +5,9 @@ import io
 
 import numpy as np
 import pytest
-
-from pose_ros.coco_format import COCO17_NAMES, coco17_indices, coco17_keypoints, coco_name, coco_results
-from pose_ros.persons import Person
-from pose_ros.skeletons import BODY25, COCO18, MPI15
+from pose_ros.core.persons import Person
+from pose_ros.core.skeletons import BODY25, COCO18, MPI15
+from pose_ros.formats.coco_format import COCO17_NAMES, coco17_indices, coco17_keypoints, coco_name, coco_results
 
 
 def _person(skeleton, rng, missing=()):

@@ -20,9 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from pose_ros.keypoints_json import read_jsonl
-from pose_ros.skeletons import COCO18
+from pose_ros.core.skeletons import COCO18
+from pose_ros.formats.keypoints_json import read_jsonl
 from process_table import kill_tagged, tagged_processes
 from sample_media import video_frame_shapes
 
@@ -45,7 +44,7 @@ def _demo(args, env, timeout=DEMO_TIMEOUT_S, cwd=None):
     """Run the demo; on a hang stop it (it stops its nodes), and kill any node it left behind."""
     output = Path(args[args.index("--output") + 1])
     env = {**env, "POSE_ROS_TEST_RUN": str(output)}
-    proc = subprocess.Popen([sys.executable, "-m", "pose_ros.demo", *map(str, args)], env=env, cwd=cwd,
+    proc = subprocess.Popen([sys.executable, "-m", "pose_ros.apps.demo", *map(str, args)], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -287,7 +286,7 @@ def _start_demo(out: Path, err_file: Path, frames: int = 40) -> subprocess.Popen
     env = _env(POSE_ROS_TEST_RUN=str(out))
     env.pop("ROS_DOMAIN_ID", None)   # the demo picks its own
     with open(err_file, "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "pose_ros.demo", "--video", str(VIDEO), "--frames",
+        return subprocess.Popen([sys.executable, "-m", "pose_ros.apps.demo", "--video", str(VIDEO), "--frames",
                                  str(frames), "--rate-hz", "10", "--output", str(out)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
 
@@ -365,7 +364,7 @@ def test_demo_killed_leaves_no_process(tmp_path, moment):
 
 
 def test_snapshot_picker_spreads_the_best_frames_over_the_run():
-    from pose_ros.recorder import SnapshotPicker
+    from pose_ros.apps.recorder import SnapshotPicker
 
     rng = np.random.default_rng(0)
     people = rng.integers(0, 4, 301)

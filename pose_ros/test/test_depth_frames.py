@@ -7,12 +7,11 @@ from typing import List
 import cv2
 import numpy as np
 import pytest
+from pose_ros.core.lifting import depth_to_metres
+from pose_ros.media.depth_frames import DepthFrames, DepthSourceError
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
-
-from pose_ros.depth_frames import DepthFrames, DepthSourceError
-from pose_ros.lifting import depth_to_metres
 from ros_testing import RosHarness
+from sensor_msgs.msg import Image
 from test_image_source import finish, start_source
 
 

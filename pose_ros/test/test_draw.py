@@ -2,11 +2,9 @@
 
 import numpy as np
 import pytest
-
-from pose_ros.draw import (draw_persons, keypoint_colors, limb_colors, line_thickness,
-                           person_color)
-from pose_ros.persons import Person
-from pose_ros.skeletons import BODY25, COCO18, MPI15
+from pose_ros.core.draw import draw_persons, keypoint_colors, limb_colors, line_thickness, person_color
+from pose_ros.core.persons import Person
+from pose_ros.core.skeletons import BODY25, COCO18, MPI15
 
 H, W = 480, 640
 NECK, RSHO, RELB, LSHO, LELB = (COCO18.index(n) for n in

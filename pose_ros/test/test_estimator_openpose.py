@@ -18,12 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from pose_ros import models
+from pose_ros.core.paf import DecodeParams
 from pose_ros.estimators import EstimatorError
 from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
+from pose_ros.runtimes import opencv_support
 from pose_ros.runtimes.opencv_dnn import BACKENDS, backend_problem
-from pose_ros.paf import DecodeParams
+
+from pose_ros import models
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 LEFT_PLAYER = (25, 70, 180, 480)
@@ -174,7 +175,7 @@ def test_legacy_backend_option_selects_cv2_dnn(model_file):
 
 
 def test_unavailable_backend_falls_back_loudly_or_refuses(model_file, caplog):
-    caps = models.opencv_capabilities()
+    caps = opencv_support.opencv_capabilities()
     unusable = {name: backend_problem(name, caps) for name in BACKENDS}
     unusable = {name: problem for name, problem in unusable.items() if problem is not None}
     if not unusable:
@@ -192,7 +193,7 @@ def test_unavailable_backend_falls_back_loudly_or_refuses(model_file, caplog):
 
 
 def test_cuda_runs_when_available(model_file):
-    if not models.opencv_capabilities()["cuda"]:
+    if not opencv_support.opencv_capabilities()["cuda"]:
         pytest.skip("this OpenCV has no usable CUDA (the fallback is covered by the test above)")
     est = OpenPoseDnnEstimator(backend="cuda")
     assert est.describe()["backend"] == "cuda" and est.describe()["target"] == "DNN_TARGET_CUDA"
@@ -288,7 +289,7 @@ def test_trimmed_padding_gives_the_same_people_on_a_smaller_network_input(estima
 def test_near_degenerate_strips_give_valid_results_not_ghosts(estimator, size):
     # A real photo squeezed into a strip: before the minimum network side it ran at 432x8
     # and came out as 5-14 persons with scores up to 1e28 (or NaN heatmaps).
-    from pose_ros.result_check import result_problem
+    from pose_ros.core.result_check import result_problem
     strip = cv2.resize(sample("messi5.jpg"), size, interpolation=cv2.INTER_AREA)
     result = estimator.infer(strip)
     assert result_problem(result, size[0], size[1], estimator.skeleton.num_keypoints) is None

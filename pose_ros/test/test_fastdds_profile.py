@@ -3,7 +3,7 @@
 Without it, Fast DDS sends each 1.3 MB frame as loopback UDP fragments and a best-effort
 reader loses most of them (12.8 of 30 Hz measured here); with it, frames go through a
 16 MB shared-memory segment. pose_ros' image publishers (image_source, pose_node) apply it
-themselves unless Fast DDS is configured already (pose_ros.dds_profile); the receivers
+themselves unless Fast DDS is configured already (pose_ros.bringup.dds_profile); the receivers
 here never have it: the publisher's segment is what counts.
 """
 
@@ -14,8 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from pose_ros import dds_profile
+from pose_ros.bringup import dds_profile
 
 PKG_ROOT = Path(__file__).resolve().parents[1]
 PROFILE = PKG_ROOT / "config" / "fastdds_large_images.xml"
@@ -47,7 +46,7 @@ def _best_effort_rate(source_env: dict) -> tuple:
     receiver_env = {k: v for k, v in source_env.items() if k not in dds_profile.USER_TRANSPORT_VARIABLES}
     receiver_env[dds_profile.OPT_OUT_VARIABLE] = "0"
     source = subprocess.Popen(
-        [sys.executable, "-m", "pose_ros.image_source", "--ros-args", "-p", f"source:={VIDEO}",
+        [sys.executable, "-m", "pose_ros.apps.image_source", "--ros-args", "-p", f"source:={VIDEO}",
          "-p", "rate_hz:=30.0", "-p", "loop:=true", "-p", "wait_for_subscribers:=0"],
         env=source_env, cwd=PKG_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

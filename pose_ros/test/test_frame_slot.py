@@ -2,8 +2,8 @@
 
 import threading
 
-from pose_ros.frame_slot import LatestFrameSlot
-from pose_ros.rate_stats import LatencyWindow, RateMeter
+from pose_ros.streams.frame_slot import LatestFrameSlot
+from pose_ros.streams.rate_stats import LatencyWindow, RateMeter
 
 
 def test_newer_frame_replaces_an_untaken_one_and_is_counted_as_dropped():
@@ -121,7 +121,7 @@ def test_latency_window_percentiles_over_the_last_samples():
 
 
 def test_message_throttle_lets_each_new_message_through_and_throttles_repeats():
-    from pose_ros.rate_stats import MessageThrottle
+    from pose_ros.streams.rate_stats import MessageThrottle
     throttle = MessageThrottle(period_s=30.0, max_keys=3)
     assert throttle.allow("cannot load a", 0.0)
     assert throttle.allow("cannot load b", 1.0), "a different message is not held back"

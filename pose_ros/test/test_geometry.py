@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pose_ros.geometry import (MIN_NETWORK_SIDE, apply_letterbox, compute_letterbox, map_to_net,
-                               trimmed_input_size)
+from pose_ros.core.geometry import MIN_NETWORK_SIDE, apply_letterbox, compute_letterbox, map_to_net, trimmed_input_size
 
 
 def test_known_numbers_640x480_to_432x368():

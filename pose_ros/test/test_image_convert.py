@@ -6,10 +6,16 @@ import os
 import cv2
 import numpy as np
 import pytest
-
-from pose_ros.image_convert import (MAX_PIXELS, SUPPORTED_ENCODINGS, ImageConversionError,
-                                    bgr_to_raw, compressed_to_bgr, packed_step, peek_compressed_size,
-                                    raw_to_bgr)
+from pose_ros.media.image_convert import (
+    MAX_PIXELS,
+    SUPPORTED_ENCODINGS,
+    ImageConversionError,
+    bgr_to_raw,
+    compressed_to_bgr,
+    packed_step,
+    peek_compressed_size,
+    raw_to_bgr,
+)
 
 DATA = "/usr/share/doc/opencv-doc/examples/data"
 
@@ -602,7 +608,7 @@ import resource, sys
 import numpy as np
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import test_image_convert as t
-from pose_ros.image_convert import ImageConversionError, compressed_to_bgr
+from pose_ros.media.image_convert import ImageConversionError, compressed_to_bgr
 bombs = {"jpeg junk 30000x30000": t._jpeg_with_junk_before_sof(30000, 30000),
          "png 30000x30000": None, "tiff 30000x30000": t._tiff_claiming(30000, 30000),
          "webp 16383x16383": t._webp_claiming(16383, 16383), "bmp 30000x30000": t._bmp_claiming(30000, 30000),

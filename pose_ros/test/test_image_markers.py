@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pose_ros.core.draw import keypoint_colors, limb_colors
+from pose_ros.core.overlay import VIEWER_OFFSET_PX, skeleton_overlay
+from pose_ros.core.persons import Person
+from pose_ros.core.skeletons import COCO18
+from pose_ros.ros.convert.image_markers import (
+    load_foxglove_msgs,
+    overlay_to_image_annotations,
+    overlay_to_image_markers,
+)
 from std_msgs.msg import Header
 from visualization_msgs.msg import ImageMarker
-
-from pose_ros.draw import keypoint_colors, limb_colors
-from pose_ros.image_markers import VIEWER_OFFSET_PX, skeleton_overlay
-from pose_ros.markers_convert import load_foxglove_msgs, overlay_to_image_annotations, overlay_to_image_markers
-from pose_ros.persons import Person
-from pose_ros.skeletons import COCO18
 
 
 def _person(found: dict) -> Person:
@@ -90,7 +93,7 @@ def test_foxglove_image_annotations_when_foxglove_msgs_is_installed():
 
 
 def test_detection_box_is_centre_and_size_of_the_person_box():
-    detections_convert = pytest.importorskip("pose_ros.detections_convert")
+    detections_convert = pytest.importorskip("pose_ros.ros.convert.detections")
     person = Person(keypoints=np.zeros((18, 3), np.float32), score=0.75, bbox=(10.0, 20.0, 30.0, 60.0),
                     track_id="7")
     header = Header(frame_id="cam")

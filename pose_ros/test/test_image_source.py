@@ -15,17 +15,16 @@ import cv2
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
-
 from ros_testing import RosHarness
+from sensor_msgs.msg import CameraInfo, Image
 
 PKG_ROOT = Path(__file__).resolve().parents[1]
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
 def start_source(*params: str) -> subprocess.Popen:
-    """``python -m pose_ros.image_source --ros-args -p ...`` from the source tree."""
-    cmd = [sys.executable, "-m", "pose_ros.image_source", "--ros-args"]
+    """``python -m pose_ros.apps.image_source --ros-args -p ...`` from the source tree."""
+    cmd = [sys.executable, "-m", "pose_ros.apps.image_source", "--ros-args"]
     for p in params:
         cmd += ["-p", p]
     return subprocess.Popen(cmd, cwd=PKG_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pose_ros.keypoints_json import (SCHEMA_VERSION, SchemaError, dumps_line, frame_record, read_jsonl,
-                                     result_record, validate_record)
-from pose_ros.persons import Person, PoseResult
-from pose_ros.skeletons import BODY25, COCO18, MPI15, Skeleton
+from pose_ros.core.persons import Person, PoseResult
+from pose_ros.core.skeletons import BODY25, COCO18, MPI15, Skeleton
+from pose_ros.formats.keypoints_json import (
+    SCHEMA_VERSION,
+    SchemaError,
+    dumps_line,
+    frame_record,
+    read_jsonl,
+    result_record,
+    validate_record,
+)
 
 
 def _person(skeleton, seed, found=None, track_id=""):

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pose_ros import launch_logic
+from pose_ros.bringup import launch_logic
 
 PKG = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted(launch_logic.LAUNCH_FILE_ARGS)
@@ -29,7 +28,7 @@ ALLOWED_IMPORTS = {
     "launch.conditions": {"IfCondition", "UnlessCondition"},
     "launch_ros.actions": {"Node", "PushRosNamespace"},
     "launch_ros.substitutions": {"FindPackageShare"},
-    "pose_ros": {"launch_logic"},
+    "pose_ros.bringup": {"launch_logic"},
 }
 
 
@@ -186,7 +185,7 @@ def test_default_video_of_the_demo_exists() -> None:
 
 
 def test_params_file_holds_every_pose_node_parameter_at_its_default() -> None:
-    from pose_ros.node import PARAMS
+    from pose_ros.ros.pose_node.node import PARAMS
 
     doc = yaml.safe_load((PKG / "config" / "pose.yaml").read_text())
     values = doc["/**"]["ros__parameters"]

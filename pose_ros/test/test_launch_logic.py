@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from pose_ros import launch_logic as ll
+from pose_ros.bringup import launch_logic as ll
 
 PARAMS_FILE = "/opt/share/pose_ros/config/pose.yaml"
 
@@ -60,7 +59,7 @@ def test_usb_cam_gets_a_device_path_for_a_camera_index() -> None:
 
 def test_usb_cam_gets_the_large_image_environment_and_image_source_does_not_need_it() -> None:
     """usb_cam publishes the images, so its process needs the shared-memory profile;
-    image_source applies it itself (pose_ros.dds_profile)."""
+    image_source applies it itself (pose_ros.bringup.dds_profile)."""
     env = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/opt/p.xml", "FASTDDS_DEFAULT_PROFILES_FILE": "/opt/p.xml"}
     usb_cam = ll.camera_plan(webcam_args(), True, env)
     assert ll.node_kwargs(usb_cam)["additional_env"] == env

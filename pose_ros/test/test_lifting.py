@@ -3,11 +3,9 @@
 import cv2
 import numpy as np
 import pytest
-
-from pose_ros.lifting import (DepthError, LiftParams, back_project, depth_to_metres, intrinsics_for,
-                              lift_persons)
-from pose_ros.persons import Person
-from pose_ros.skeletons import COCO18
+from pose_ros.core.lifting import DepthError, LiftParams, back_project, depth_to_metres, intrinsics_for, lift_persons
+from pose_ros.core.persons import Person
+from pose_ros.core.skeletons import COCO18
 
 W, H = 640, 480
 K = np.array([[525.0, 0.0, 319.5], [0.0, 525.0, 239.5], [0.0, 0.0, 1.0]])

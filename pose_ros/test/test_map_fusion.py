@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
-from pose_ros.map_fusion import flip_permutation, fuse, resize_maps, unflip
-from pose_ros.paf import DecodeParams, decode
-from pose_ros.skeletons import BODY25, COCO18, MPI15, Skeleton
-from pose_ros.synthetic import random_people, render_maps
+from pose_ros.core.map_fusion import flip_permutation, fuse, resize_maps, unflip
+from pose_ros.core.paf import DecodeParams, decode
+from pose_ros.core.skeletons import BODY25, COCO18, MPI15, Skeleton
+from pose_ros.core.synthetic import random_people, render_maps
 
 W, H = 54, 46
 

@@ -19,9 +19,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from pose_ros.core.skeletons import SKELETONS
+from pose_ros.runtimes import opencv_support
 
 from pose_ros import models
-from pose_ros.skeletons import SKELETONS
 
 PKG_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "mobilenet_thin"
@@ -359,24 +360,24 @@ def test_fetch_through_pip_sdist_then_repair(cache):
 def test_opencv_capabilities_match_this_cv2():
     import cv2
 
-    caps = models.opencv_capabilities()
+    caps = opencv_support.opencv_capabilities()
     assert caps["version"] == cv2.__version__
     assert caps["formats"]["tensorflow"] == hasattr(cv2.dnn, "readNetFromTensorflow")
     assert caps["formats"]["caffe"] == hasattr(cv2.dnn, "readNetFromCaffe")
     assert caps["formats"]["onnx"] == hasattr(cv2.dnn, "readNetFromONNX")
     assert caps["cuda"] == (caps["cuda_build"] and caps["cuda_devices"] > 0)
-    expected = None if caps["formats"]["caffe"] else models.format_support_error("caffe", caps)
-    assert models.format_support_error("caffe", caps) == expected
+    expected = None if caps["formats"]["caffe"] else opencv_support.format_support_error("caffe", caps)
+    assert opencv_support.format_support_error("caffe", caps) == expected
 
 
 def test_caffe_missing_message_says_what_to_install():
     caps_opencv5 = {"version": "5.0.0", "formats": {"tensorflow": True, "caffe": False, "onnx": True,
                                                     "tflite": True}}
-    message = models.format_support_error("caffe", caps_opencv5)
+    message = opencv_support.format_support_error("caffe", caps_opencv5)
     assert 'pip install "opencv-python-headless<5"' in message
     assert "python3-opencv" in message and "5.0.0" in message
-    assert models.format_support_error("onnx", caps_opencv5) is None
-    assert "unknown model format" in models.format_support_error("keras", caps_opencv5)
+    assert opencv_support.format_support_error("onnx", caps_opencv5) is None
+    assert "unknown model format" in opencv_support.format_support_error("keras", caps_opencv5)
 
 
 # --------------------------------------------------------------------------- CLI

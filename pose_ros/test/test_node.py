@@ -12,17 +12,17 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from pose_ros_msgs.msg import PersonKeypointsArray, Skeleton
+from plugin_dists import install_dist, install_runtime_example
+from pose_ros.core.skeletons import COCO18
+from pose_ros.ros.pose_node.node import PARAMS, PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_testing import RosHarness, image_msg
+from sample_media import sample_image
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool
 
-from pose_ros.node import PARAMS, PoseNode
-from pose_ros.skeletons import COCO18
-from plugin_dists import install_dist, install_runtime_example
-from ros_testing import RosHarness, image_msg
-from sample_media import sample_image
+from pose_ros_msgs.msg import PersonKeypointsArray, Skeleton
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -389,7 +389,7 @@ def test_diagnostics_report_rates_latency_and_backend(rig):
 
 FAILING_PLUGIN = '''
 from pose_ros.estimators import COMMON_OPTIONS, Estimator
-from pose_ros.skeletons import COCO18
+from pose_ros.core.skeletons import COCO18
 
 
 class Exploding(Estimator):

@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from pose_ros_msgs.msg import PersonKeypoints3DArray, PersonKeypointsArray
+from pose_ros.ros.pose_node.node import PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_testing import RosHarness, image_msg
+from sample_media import sample_image
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
-from pose_ros.node import PoseNode
-from ros_testing import RosHarness, image_msg
-from sample_media import sample_image
+from pose_ros_msgs.msg import PersonKeypoints3DArray, PersonKeypointsArray
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 COLOR = sample_image("basketball1.png")

@@ -9,15 +9,14 @@ from __future__ import annotations
 import cv2
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.parameter import Parameter
-from std_srvs.srv import SetBool
-
-from pose_ros import models
+from pose_ros.ros.pose_node import node as pose_node
+from pose_ros.ros.pose_node.node import PoseNode
+from pose_ros.runtimes import opencv_support
 from pose_ros.runtimes.opencv_dnn import backend_problem
-from pose_ros import node as pose_node
-from pose_ros.node import PoseNode
+from rclpy.parameter import Parameter
 from ros_testing import image_msg
 from sample_media import sample_image
+from std_srvs.srv import SetBool
 from test_node import Rig, _ns
 
 BASKETBALL = sample_image("basketball1.png")
@@ -46,8 +45,8 @@ def _install_plugin(tmp_path, monkeypatch, module: str, source: str, cls: str) -
 GHOST_PLUGIN = '''
 import numpy as np
 from pose_ros.estimators import Estimator, as_bgr
-from pose_ros.persons import Person, PoseResult
-from pose_ros.skeletons import COCO18
+from pose_ros.core.persons import Person, PoseResult
+from pose_ros.core.skeletons import COCO18
 
 
 class Ghosts(Estimator):
@@ -152,7 +151,7 @@ def test_two_instances_in_different_namespaces_have_different_diagnostic_names(r
 
 @pytest.mark.parametrize("backend", ["cuda", "cuda_fp16", "opencl", "cpu_fp16"])
 def test_a_gpu_backend_that_falls_back_warns_in_diagnostics_while_it_lasts(backend):
-    problem = backend_problem(backend, models.opencv_capabilities())
+    problem = backend_problem(backend, opencv_support.opencv_capabilities())
     if problem is None:
         pytest.skip(f"{backend} really runs on this machine: no fallback to report")
     rig = Rig({"dnn_backend": backend})

@@ -22,7 +22,7 @@ PKG_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     from rclpy.node import Node
-    from pose_ros.node_runner import run
+    from pose_ros.ros.node_runner import run
 
     def mangled(node, executor):
         if sys.argv[1] == "signal":

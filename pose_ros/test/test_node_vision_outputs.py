@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pose_ros.core.overlay import VIEWER_OFFSET_PX
+from pose_ros.core.skeletons import COCO18
 from rclpy.parameter import Parameter
-from visualization_msgs.msg import ImageMarker
-
-from pose_ros.image_markers import VIEWER_OFFSET_PX
-from pose_ros.skeletons import COCO18
 from ros_testing import image_msg
 from test_node import BASKETBALL, LATCHED, RELIABLE, Rig, _ns
+from visualization_msgs.msg import ImageMarker
 
 vision_msgs = pytest.importorskip("vision_msgs.msg", reason="vision_msgs missing: run `make setup`")
 
@@ -144,7 +143,7 @@ import sys
 sys.modules["vision_msgs"] = None        # what an install without vision_msgs looks like to import
 sys.modules["vision_msgs.msg"] = None
 import rclpy
-from pose_ros.node import PoseNode
+from pose_ros.ros.pose_node.node import PoseNode
 rclpy.init()
 node = PoseNode()
 topics = " ".join(name for name, _ in node.get_topic_names_and_types())

@@ -5,12 +5,11 @@ from typing import List
 
 import numpy as np
 import pytest
-
-from pose_ros.geometry import compute_letterbox, map_to_net
-from pose_ros.paf import DecodeParams, decode, decode_output, find_peaks
-from pose_ros.persons import Person, bbox_from_keypoints
-from pose_ros.skeletons import BODY25, COCO18, MPI15
-from pose_ros.synthetic import cut_to_map, random_people, render_maps, template
+from pose_ros.core.geometry import compute_letterbox, map_to_net
+from pose_ros.core.paf import DecodeParams, decode, decode_output, find_peaks
+from pose_ros.core.persons import Person, bbox_from_keypoints
+from pose_ros.core.skeletons import BODY25, COCO18, MPI15
+from pose_ros.core.synthetic import cut_to_map, random_people, render_maps, template
 
 W, H = 54, 46
 K = COCO18.num_keypoints

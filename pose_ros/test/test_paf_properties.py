@@ -3,11 +3,10 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pose_ros.geometry import compute_letterbox
-from pose_ros.paf import DecodeParams, _peaks_flat, _score_pairs, decode, find_peaks
-from pose_ros.skeletons import COCO18
-from pose_ros.synthetic import cut_to_map, random_people, render_maps
+from pose_ros.core.geometry import compute_letterbox
+from pose_ros.core.paf import DecodeParams, _peaks_flat, _score_pairs, decode, find_peaks
+from pose_ros.core.skeletons import COCO18
+from pose_ros.core.synthetic import cut_to_map, random_people, render_maps
 
 W, H = 54, 46
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from plugin_dists import install_dist
-from pose_ros import estimators
 from pose_ros.estimators import ENTRY_POINT_GROUP, EstimatorError, available_estimators, load_estimator
+
+from pose_ros import estimators
 
 EXAMPLE = Path(__file__).parent / "plugin_example"
 PLUGIN_PKG = "pose_ros_test_plugin"

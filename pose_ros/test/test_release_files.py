@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from pose_ros.models import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from pose_ros.persons import Person, PoseResult
-from pose_ros.result_check import InvalidResult, check_result, result_problem
-from pose_ros.skeletons import COCO18
+from pose_ros.core.persons import Person, PoseResult
+from pose_ros.core.result_check import InvalidResult, check_result, result_problem
+from pose_ros.core.skeletons import COCO18
 
 K = COCO18.num_keypoints
 

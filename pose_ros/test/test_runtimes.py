@@ -14,13 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from pose_ros import models, runtimes
+from plugin_dists import RUNTIME_EXAMPLE, RUNTIME_EXAMPLE_PKG, install_runtime_example
 from pose_ros.estimators import EstimatorError
 from pose_ros.estimators.openpose_dnn import COMPILED_CACHE, OpenPoseDnnEstimator
 from pose_ros.runtimes import NetworkModel, RuntimeUnavailable, openvino_runtime
-from plugin_dists import RUNTIME_EXAMPLE, RUNTIME_EXAMPLE_PKG, install_runtime_example
 from sample_media import SAMPLE_DATA, sample_image
+
+from pose_ros import models, runtimes
 
 EXAMPLE, EXAMPLE_PKG = RUNTIME_EXAMPLE, RUNTIME_EXAMPLE_PKG
 openvino = pytest.importorskip("openvino", reason="the openvino runtime needs `pip install openvino`")

@@ -83,7 +83,7 @@ def _assert_quiet(rc: int, output: str, what: str) -> None:
 
 
 def _camera() -> Proc:
-    return Proc("image_source", "-p", f"source:={VIDEO}", "-p", "loop:=true", "-p", "rate_hz:=15.0",
+    return Proc("apps.image_source", "-p", f"source:={VIDEO}", "-p", "loop:=true", "-p", "rate_hz:=15.0",
                 "-r", "image_raw:=image")
 
 
@@ -96,7 +96,7 @@ def test_pose_node_right_after_start_up(sig, twice):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     for i in range(ROUNDS):
-        node = Proc("node")
+        node = Proc("ros.pose_node.node")
         assert node.wait_for("listening on"), node.finish()[1]
         _assert_quiet(*_interrupt(node, rng, sig, twice), f"pose_node round {i} (seed {seed})")
 
@@ -109,7 +109,7 @@ def test_pose_node_while_frames_flow(sig, twice):
     try:
         assert camera.wait_for("publishing"), camera.finish()[1]
         for i in range(ROUNDS):
-            node = Proc("node")
+            node = Proc("ros.pose_node.node")
             assert node.wait_for("estimator ready"), node.finish()[1]
             time.sleep(rng.uniform(0.5, 2.0))   # frames reach it within this window
             _assert_quiet(*_interrupt(node, rng, sig, twice), f"pose_node round {i} (seed {seed})")
@@ -133,7 +133,7 @@ def test_pose_recorder_at_any_moment(sig, twice, tmp_path):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     for i in range(ROUNDS):
-        rec = Proc("recorder", "-p", f"output_dir:={tmp_path / str(i)}", "-p", "idle_timeout_s:=0.0")
+        rec = Proc("apps.recorder", "-p", f"output_dir:={tmp_path / str(i)}", "-p", "idle_timeout_s:=0.0")
         assert rec.wait_for("recording into"), rec.finish()[1]
         rc, output = _interrupt(rec, rng, sig, twice)
         _assert_quiet(rc, output, f"pose_recorder round {i} (seed {seed})")

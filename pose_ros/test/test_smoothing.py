@@ -2,10 +2,15 @@
 
 import numpy as np
 import pytest
-
-from pose_ros.persons import Person
-from pose_ros.smoothing import (JitterMeter, KeypointSmoother, OneEuroFilter, OneEuroParams, keypoint_jitter_px,
-                                smoothing_factor)
+from pose_ros.core.persons import Person
+from pose_ros.core.smoothing import (
+    JitterMeter,
+    KeypointSmoother,
+    OneEuroFilter,
+    OneEuroParams,
+    keypoint_jitter_px,
+    smoothing_factor,
+)
 
 K = 18
 DIAG_PX = 200.0  # person size used by the synthetic tracks (box diagonal)
@@ -191,7 +196,7 @@ def test_jitter_meter_matches_the_batch_measure_and_shows_smoothing_working():
 
 
 def test_smoothed_person_box_follows_its_smoothed_keypoints():
-    from pose_ros.persons import bbox_from_keypoints
+    from pose_ros.core.persons import bbox_from_keypoints
     smoother = KeypointSmoother()
     rng = np.random.default_rng(3)
     base = np.column_stack([rng.uniform(100, 200, 18), rng.uniform(50, 300, 18), np.ones(18)]).astype(np.float32)

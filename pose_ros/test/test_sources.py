@@ -11,10 +11,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from pose_ros.sources import (FALLBACK_FPS, FrameSource, Prefetcher, SourceError, SourceSpec,
-                              approximate_camera_model, classify_source, fit_frame, list_images,
-                              load_camera_model, open_source, publish_rate, target_size)
+from pose_ros.media.sources import (
+    FALLBACK_FPS,
+    FrameSource,
+    Prefetcher,
+    SourceError,
+    SourceSpec,
+    approximate_camera_model,
+    classify_source,
+    fit_frame,
+    list_images,
+    load_camera_model,
+    open_source,
+    publish_rate,
+    target_size,
+)
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 VIDEO = DATA / "vtest.avi"

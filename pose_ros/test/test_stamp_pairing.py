@@ -3,8 +3,7 @@
 import threading
 
 import pytest
-
-from pose_ros.stamp_pairing import StampPairer
+from pose_ros.streams.stamp_pairing import StampPairer
 
 MS = 1_000_000
 

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from pose_ros.persons import Person
-from pose_ros.skeletons import COCO18, MPI15
-from pose_ros.tracking import PersonTracker, box_iou, greedy_match, match_cost
+from pose_ros.core.persons import Person
+from pose_ros.core.skeletons import COCO18, MPI15
+from pose_ros.core.tracking import PersonTracker, box_iou, greedy_match, match_cost
 
 # A COCO-18 stick figure in units of its height, origin at the top centre.
 _TEMPLATE = {

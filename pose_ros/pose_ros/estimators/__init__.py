@@ -1,6 +1,6 @@
 """Estimator plugin API and discovery.
 
-An estimator turns one image into a :class:`~pose_ros.persons.PoseResult`. Backends
+An estimator turns one image into a :class:`~pose_ros.core.persons.PoseResult`. Backends
 are found only through the ``pose_ros.estimators`` entry-point group, the built-in
 OpenPose/cv2.dnn one included, so a third-party package plugs in exactly like the
 built-in does (see ``test/plugin_example``)::
@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import abc
 import importlib.metadata as md
-from typing import TYPE_CHECKING, Dict
+from typing import Dict
 
 import numpy as np
 
-from pose_ros.persons import PoseResult
-from pose_ros.plugins import PluginRegistry
-from pose_ros.skeletons import Skeleton
+# What a plugin author needs, importable from here alone (the plugin examples use only this).
+from pose_ros.core.paf import DecodeParams
+from pose_ros.core.persons import Person, PoseResult
+from pose_ros.core.skeletons import COCO18, Skeleton, get_skeleton
+from pose_ros.plugins import EstimatorError, PluginRegistry
 
-if TYPE_CHECKING:  # the parser is only needed by estimators that decode OpenPose maps
-    from pose_ros.paf import DecodeParams
+__all__ = ["COCO18", "COMMON_OPTIONS", "DecodeParams", "Estimator", "EstimatorError", "Person", "PoseResult",
+           "RUNTIME_OPTIONS", "Skeleton", "as_bgr", "available_estimators", "get_skeleton", "load_estimator"]
 
 ENTRY_POINT_GROUP = "pose_ros.estimators"
 API_VERSION = 1
@@ -35,10 +37,6 @@ COMMON_OPTIONS = ("model", "input_width", "input_height", "backend", "decode_par
 #: whose class sets ``accepts_runtime_options = True``, so API-1 plugins written before
 #: runtimes existed keep working unchanged.
 RUNTIME_OPTIONS = ("runtime", "device", "precision")
-
-
-class EstimatorError(Exception):
-    """An estimator cannot be found, loaded, configured or run; the message says why."""
 
 
 class Estimator(abc.ABC):

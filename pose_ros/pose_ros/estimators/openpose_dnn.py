@@ -23,23 +23,22 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from pose_ros import map_fusion, models, runtimes
+from pose_ros import models, runtimes
+from pose_ros.core import input_size, map_fusion
+from pose_ros.core.geometry import apply_letterbox, compute_letterbox, trimmed_input_size
+from pose_ros.core.paf import DecodeParams, decode_output
+from pose_ros.core.persons import PoseResult
+from pose_ros.core.skeletons import Skeleton, get_skeleton
 from pose_ros.estimators import Estimator, EstimatorError, as_bgr
-from pose_ros.geometry import apply_letterbox, compute_letterbox, trimmed_input_size
-from pose_ros.paf import DecodeParams, decode_output
-from pose_ros.persons import PoseResult
 from pose_ros.runtimes.opencv_dnn import BACKENDS, LEGACY_BACKENDS
-from pose_ros.skeletons import Skeleton, get_skeleton
 
 DEFAULT_MODEL = "mobilenet_thin"
 DEFAULT_DEVICE = "cpu"
 #: Compiled networks (OpenVINO's CACHE_DIR) live beside the models, under this folder.
 COMPILED_CACHE = "compiled"
 # Custom model files: OpenPose networks have an output stride of 8.
-CUSTOM_INPUT_MULTIPLE = 8
+CUSTOM_INPUT_MULTIPLE = input_size.NET_STRIDE
 CUSTOM_INPUT_SIZE = (368, 368)
-#: Largest multi-scale factor: 4x the default input is already ~16x the forward cost.
-MAX_SCALE = 4.0
 
 _SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx", ".tflite": "tflite",
                    ".xml": "openvino"}
@@ -72,30 +71,18 @@ def _flag(options: dict, key: str, default: bool) -> bool:
     value = options.get(key)
     if value is None:
         return default
-    if isinstance(value, str):
-        if value.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.strip().lower() in ("0", "false", "no", "off"):
-            return False
-        raise EstimatorError(f"{key} must be true or false, got {value!r}")
-    return bool(value)
+    try:
+        return input_size.parse_flag(value)
+    except ValueError as e:
+        raise EstimatorError(f"{key} {e}") from None
 
 
 def _scales(value) -> Tuple[float, ...]:
     """The ``scales`` option: network input sizes relative to input_width x input_height."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value]
-    if value is None or value == "" or (not isinstance(value, str) and len(value) == 0):
-        return (1.0,)
-    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
     try:
-        scales = tuple(float(v) for v in items)
-    except (TypeError, ValueError):
-        raise EstimatorError(f"scales must be numbers, got {value!r}") from None
-    bad = [v for v in scales if not (np.isfinite(v) and 0.0 < v <= MAX_SCALE)]
-    if bad or not scales:
-        raise EstimatorError(f"scales must be in (0, {MAX_SCALE:g}], got {value!r}")
-    return scales
+        return input_size.parse_scales(value)
+    except ValueError as e:
+        raise EstimatorError(str(e)) from None
 
 
 def _decode_params(value) -> DecodeParams:
@@ -142,7 +129,7 @@ class OpenPoseDnnEstimator(Estimator):
                      (measured: 4:3 frames 206 -> 171 ms, 16:9 frames 206 -> 155 ms)
       scales         multi-scale inference: one pass per factor of the input size
                      (default [1.0]), maps averaged at the finest pass's resolution
-                     (pose_ros.map_fusion); cost and gain in bench/RESULTS.md
+                     (pose_ros.core.map_fusion); cost and gain in bench/RESULTS.md
       flip           also run each pass on the mirrored image and average (default False)
     """
 
@@ -160,6 +147,10 @@ class OpenPoseDnnEstimator(Estimator):
         self._scales = _scales(options.get("scales"))
         self._flip = _flag(options, "flip", False)
         self._configure_model(options)
+        if self._scales != (1.0,):
+            problem = input_size.scales_problem(self._scales, self._input_w, self._input_h)
+            if problem:
+                raise EstimatorError(problem)
         self._runtime = self._start_runtime(options)
         if _flag(options, "warmup", True):
             self._warm_up()
@@ -292,12 +283,13 @@ class OpenPoseDnnEstimator(Estimator):
 
     def _passes(self, boxed: np.ndarray, blob: np.ndarray) -> np.ndarray:
         """Multi-scale and flip test: one forward pass per scale (and its mirror image),
-        maps averaged at the resolution of the finest pass (pose_ros.map_fusion)."""
+        maps averaged at the resolution of the finest pass (pose_ros.core.map_fusion)."""
         net_h, net_w = boxed.shape[:2]
         m = self._input_multiple
         outs = []
         for s in self._scales:
-            size = (max(m, round(net_w * s / m) * m), max(m, round(net_h * s / m) * m))
+            size = input_size.pass_size(net_w, net_h, s) if m == input_size.NET_STRIDE else \
+                (max(m, round(net_w * s / m) * m), max(m, round(net_h * s / m) * m))
             b = blob if s == 1.0 else cv2.dnn.blobFromImage(boxed, self._scale, size, self._mean,
                                                             self._swap_rb, False)
             outs.append(self._forward(b))

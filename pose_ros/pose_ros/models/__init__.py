@@ -12,24 +12,49 @@ One module per job, all re-exported here (``from pose_ros import models``):
   (:func:`resolve`, :func:`verify`);
 * :mod:`.fetch`: downloads, the only code that touches the network (:func:`fetch`), run
   by the ``pose_ros_models`` command, never at node start;
-* :mod:`.opencv_support`: what the installed OpenCV can load and run;
 * :mod:`.cli`: the ``pose_ros_models`` command.
 """
 
 from __future__ import annotations
 
-from .cache import (CORRUPT, MISSING, UNVERIFIED, VERIFIED, FileStatus, ModelStatus, ResolvedModel,
-                    cache_dir, cached_models, check_file, file_digests, model_dir, model_path, resolve,
-                    verify)
+from .cache import (
+                    CORRUPT,
+                    MISSING,
+                    UNVERIFIED,
+                    VERIFIED,
+                    FileStatus,
+                    ModelStatus,
+                    ResolvedModel,
+                    cache_dir,
+                    cached_models,
+                    check_file,
+                    file_digests,
+                    model_dir,
+                    model_path,
+                    resolve,
+                    verify,
+)
 from .fetch import DEFAULT_INDEX, DOWNLOAD_TIMEOUT_S, fetch, fetch_file, index_urls
-from .manifest import (CLI, FILE_ROLES, FORMATS, SOURCE_KINDS, UPSTREAM_DIGESTS, FileSpec, ModelError,
-                       ModelSpec, Preprocessing, Source, get_model, load_manifest, parse_manifest)
-from .opencv_support import format_support_error, opencv_capabilities
+from .manifest import (
+                    CLI,
+                    FILE_ROLES,
+                    FORMATS,
+                    SOURCE_KINDS,
+                    UPSTREAM_DIGESTS,
+                    FileSpec,
+                    ModelError,
+                    ModelSpec,
+                    Preprocessing,
+                    Source,
+                    get_model,
+                    load_manifest,
+                    parse_manifest,
+)
 
 __all__ = [
     "CLI", "CORRUPT", "DEFAULT_INDEX", "DOWNLOAD_TIMEOUT_S", "FILE_ROLES", "FORMATS", "MISSING",
     "SOURCE_KINDS", "UNVERIFIED", "UPSTREAM_DIGESTS", "VERIFIED", "FileSpec", "FileStatus", "ModelError",
     "ModelSpec", "ModelStatus", "Preprocessing", "ResolvedModel", "Source", "cache_dir", "cached_models",
-    "check_file", "fetch", "fetch_file", "file_digests", "format_support_error", "get_model", "index_urls",
-    "load_manifest", "model_dir", "model_path", "opencv_capabilities", "parse_manifest", "resolve", "verify",
+    "check_file", "fetch", "fetch_file", "file_digests", "get_model", "index_urls",
+    "load_manifest", "model_dir", "model_path", "parse_manifest", "resolve", "verify",
 ]

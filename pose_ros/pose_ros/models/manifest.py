@@ -13,7 +13,8 @@ from typing import Dict, Optional, Tuple
 
 import yaml
 
-from pose_ros.skeletons import SKELETONS
+from pose_ros.core.input_size import NET_STRIDE
+from pose_ros.core.skeletons import SKELETONS
 
 FORMATS = ("tensorflow", "caffe", "onnx")
 SOURCE_KINDS = ("url", "pypi_sdist")
@@ -82,7 +83,7 @@ class ModelSpec:
     input_height: int
     files: Dict[str, FileSpec]
     preprocessing: Preprocessing = Preprocessing()
-    input_multiple: int = 8
+    input_multiple: int = NET_STRIDE
     output: Optional[str] = None
     description: str = ""
     license: str = ""

@@ -24,8 +24,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from pose_ros.estimators import EstimatorError
-from pose_ros.plugins import PluginRegistry
+from pose_ros.plugins import EstimatorError, PluginRegistry
 
 ENTRY_POINT_GROUP = "pose_ros.runtimes"
 API_VERSION = 1

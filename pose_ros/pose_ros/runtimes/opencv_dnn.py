@@ -17,8 +17,7 @@ from typing import Dict, Optional, Tuple
 import cv2
 import numpy as np
 
-from pose_ros import models
-from pose_ros.runtimes import NetworkModel, Runtime, RuntimeUnavailable
+from pose_ros.runtimes import NetworkModel, Runtime, RuntimeUnavailable, opencv_support
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ class OpenCvRuntime(Runtime):
         if precision == "bf16":
             raise RuntimeUnavailable("opencv runtime: precision 'bf16' is not supported by cv2.dnn; use f32 or f16")
         self._wanted = device_name(device, precision)
-        self._caps = models.opencv_capabilities()
+        self._caps = opencv_support.opencv_capabilities()
         self._lock = threading.Lock()
         self.fallback_reason: Optional[str] = None
         self._net = self._read_net()
@@ -102,7 +101,7 @@ class OpenCvRuntime(Runtime):
 
     def _read_net(self):
         fmt, weights, config = self.model.format, str(self.model.weights), self.model.config
-        problem = models.format_support_error(fmt, self._caps)
+        problem = opencv_support.format_support_error(fmt, self._caps)
         if problem:
             raise RuntimeUnavailable(problem)
         try:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from pose_ros.estimators import COMMON_OPTIONS, Estimator, EstimatorError, as_bgr
-from pose_ros.persons import PoseResult
-from pose_ros.skeletons import COCO18, Skeleton
+from pose_ros.estimators import COCO18, COMMON_OPTIONS, Estimator, EstimatorError, PoseResult, Skeleton, as_bgr
 
 
 class FixedEstimator(Estimator):

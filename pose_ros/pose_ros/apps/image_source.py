@@ -1,0 +1,325 @@
+"""``image_source``: a camera, a video, an image or a folder of images as ROS 2 topics.
+
+pose_ros' own camera node, so the package runs with no camera driver installed (the
+webcam launch file falls back to it when ``usb_cam`` is missing) and so demos and tests
+can replay a recorded video. Publishes, with the same header on both:
+
+* ``image_raw`` (sensor_msgs/Image, bgr8)
+* ``camera_info`` (sensor_msgs/CameraInfo): from ``camera_info_file`` when given, else an
+  *approximate* ideal pinhole built from ``fov_deg`` (no distortion; see
+  :func:`pose_ros.media.sources.approximate_camera_model`). Do not use it for metric work.
+* ``depth/image_raw`` (sensor_msgs/Image, 16UC1 mm or 32FC1 m), only with ``depth_source``:
+  recorded depth aligned to the colour frames (:mod:`pose_ros.media.depth_frames`), frame ``i``
+  with colour frame ``i``, so RGB-D pipelines run without an RGB-D camera.
+
+Timing: a timer publishes at ``rate_hz``; ``rate_hz: 0`` means the source's own rate
+(a video's fps, a camera's reported fps) or 30 Hz when it has none (image folders). The
+timer runs on the node clock, so with ``use_sim_time`` it follows ``/clock``. Stamps are
+the node clock at publication and strictly increase (a repeated instant is bumped by 1 ns).
+Frames are read and resized on a reader thread (:class:`pose_ros.media.sources.Prefetcher`), so
+the executor never waits on decoding; if the reader falls behind, a tick is skipped.
+
+Ending: after ``max_frames`` frames, or at the end of a video/folder without ``loop``, the
+node logs, waits briefly for reliable subscribers to acknowledge the last frame, and exits
+with status 0. A source that cannot be opened, a camera that stops delivering, or an
+invalid parameter exits with status 1 and a one-line error (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Optional, Tuple
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.duration import Duration
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.task import Future
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+
+from pose_ros.media.depth_frames import DepthFrames, DepthSourceError
+from pose_ros.media.image_convert import bgr_to_raw
+from pose_ros.media.sources import (
+    CameraModel,
+    FrameSource,
+    Prefetcher,
+    SourceError,
+    approximate_camera_model,
+    load_camera_model,
+    open_source,
+    publish_rate,
+)
+from pose_ros.ros.node_runner import SPIN_SLICE_S, run
+from pose_ros.ros.qos import RELIABILITY
+
+# Upper bound on waiting for reliable readers to acknowledge the last frames at exit. The
+# frames left one tick earlier, so this only matters for a reader that needs a resend;
+# DDS acknowledges on its heartbeat (3 s in Fast DDS), hence a bound, not a full wait.
+_ACK_TIMEOUT_S = 1.0
+
+
+class ConfigError(ValueError):
+    """A parameter value the node cannot work with; the message names the parameter."""
+
+
+def _int_range(lo: int, hi: int) -> list:
+    return [IntegerRange(from_value=lo, to_value=hi, step=1)]
+
+
+def _float_descriptor(description: str, lo: float, hi: float) -> ParameterDescriptor:
+    # dynamic_typing lets `-p rate_hz:=20` (an integer) through; _float() converts and checks.
+    return ParameterDescriptor(
+        description=description, type=ParameterType.PARAMETER_DOUBLE, dynamic_typing=True,
+        read_only=True, floating_point_range=[FloatingPointRange(from_value=lo, to_value=hi)])
+
+
+_PARAMETERS = {
+    # dynamic_typing: `-p source:=0` arrives as an integer, meaning camera 0.
+    "source": ("0", ParameterDescriptor(
+        description="camera index (0), device (/dev/video0), stream URL, video file, image "
+                    "file or folder of images (played in natural order)",
+        type=ParameterType.PARAMETER_STRING, dynamic_typing=True, read_only=True)),
+    "rate_hz": (0.0, _float_descriptor(
+        "publishing rate; 0 = the source's own fps, or 30 Hz when it has none (folders)",
+        0.0, 1000.0)),
+    "loop": (False, ParameterDescriptor(
+        description="restart a video, image or folder at its end instead of exiting",
+        read_only=True)),
+    "frame_id": ("camera_optical_frame", ParameterDescriptor(
+        description="header.frame_id: the camera's optical frame (REP-103: z forward, "
+                    "x right, y down)", read_only=True)),
+    "width": (0, ParameterDescriptor(
+        description="output width in pixels; 0 = native (keeps the aspect ratio if height is set)",
+        read_only=True, integer_range=_int_range(0, 16384))),
+    "height": (0, ParameterDescriptor(
+        description="output height in pixels; 0 = native (keeps the aspect ratio if width is set)",
+        read_only=True, integer_range=_int_range(0, 16384))),
+    "max_frames": (0, ParameterDescriptor(
+        description="exit (status 0) after publishing this many frames; 0 = unlimited",
+        read_only=True, integer_range=_int_range(0, 2**31 - 1))),
+    "fov_deg": (60.0, _float_descriptor(
+        "horizontal field of view for the approximate camera_info used without calibration",
+        1.0, 179.0)),
+    "camera_info_file": ("", ParameterDescriptor(
+        description="ROS camera calibration YAML (path or file:// URL); empty = approximate "
+                    "pinhole from fov_deg", read_only=True)),
+    "reliability": ("reliable", ParameterDescriptor(
+        description="QoS reliability of both topics", additional_constraints="reliable|best_effort",
+        read_only=True)),
+    "depth": (10, ParameterDescriptor(
+        description="QoS history depth of both topics", read_only=True,
+        integer_range=_int_range(1, 1000))),
+    "depth_source": ("", ParameterDescriptor(
+        description="recorded depth aligned to the colour frames, published on depth/image_raw: "
+                    "a folder of 16-bit PNGs (mm), a .png or a .npy file ((H, W) or (N, H, W); "
+                    "uint16 mm or float32 m); cycles when shorter; empty = no depth",
+        read_only=True)),
+    "wait_for_subscribers": (0, ParameterDescriptor(
+        description="hold the first frame until image_raw has this many subscribers "
+                    "(so a short replay is not lost to discovery); 0 = start at once",
+        read_only=True, integer_range=_int_range(0, 100))),
+}
+
+
+class ImageSourceNode(Node):
+    """Publishes frames of one source on a timer; ``done`` resolves to the exit status."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("image_source", **kwargs)
+        self._prefetcher: Optional[Prefetcher] = None
+        self._source: Optional[FrameSource] = None
+        for name, (default, descriptor) in _PARAMETERS.items():
+            self.declare_parameter(name, default, descriptor)
+
+        source = self.get_parameter("source").value
+        if isinstance(source, int) and not isinstance(source, bool):
+            source = str(source)
+        if not isinstance(source, str):
+            raise ConfigError(f"parameter 'source' must be a string or a camera index, got {source!r}")
+        rate_hz = self._float("rate_hz")
+        self._frame_id = self._str("frame_id")
+        width, height = self.get_parameter("width").value, self.get_parameter("height").value
+        self._max_frames = self.get_parameter("max_frames").value
+        self._fov_deg = self._float("fov_deg")
+        self._wait_for = self.get_parameter("wait_for_subscribers").value
+        reliability = self._str("reliability").lower()
+        if reliability not in RELIABILITY:
+            raise ConfigError(f"parameter 'reliability' must be reliable or best_effort, "
+                              f"got {reliability!r}")
+        self._reliable = reliability == "reliable"
+        calibration = self._str("camera_info_file")
+        self._calibration: Optional[CameraModel] = load_camera_model(calibration) if calibration else None
+        self._info_cache: dict = {}
+        depth_source = self._str("depth_source")
+        self._depth = DepthFrames(depth_source) if depth_source else None
+        if self._depth is not None:
+            self._depth.frame(0)  # an unreadable source fails at start, not at the first tick
+
+        self._source = open_source(source, loop=self.get_parameter("loop").value,
+                                   capture_size=(width, height))
+        period = 1.0 / publish_rate(rate_hz, self._source)
+        self._prefetcher = Prefetcher(self._source, width=width, height=height).start()
+
+        qos = QoSProfile(depth=self.get_parameter("depth").value,
+                         reliability=RELIABILITY[reliability])
+        self._image_pub = self.create_publisher(Image, "image_raw", qos)
+        self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        self._depth_pub = self.create_publisher(Image, "depth/image_raw", qos) if self._depth is not None else None
+        self.done = Future()
+        self.published = 0
+        self.skipped_ticks = 0
+        self._last_stamp_ns = -1
+        self._ending = ""
+        self._timer = self.create_timer(period, self._tick)
+
+        length = f", {self._source.frame_count} frames" if self._source.frame_count else ""
+        native = f"{self._source.fps:g} fps" if self._source.fps else "no native rate"
+        self.get_logger().info(
+            f"publishing {self._source.spec.kind} {source!r} ({native}{length}) on "
+            f"{self._image_pub.topic_name} at {1.0 / period:g} Hz, frame_id {self._frame_id!r}"
+            + (", looping" if self.get_parameter("loop").value else "")
+            + (f", stopping after {self._max_frames} frames" if self._max_frames else ""))
+        if self._calibration is None:
+            self.get_logger().info(
+                f"no camera_info_file: camera_info is an approximate pinhole for a "
+                f"{self._fov_deg:g} degree horizontal field of view")
+
+    # -- parameters -------------------------------------------------------------
+
+    def _str(self, name: str) -> str:
+        value = self.get_parameter(name).value
+        if not isinstance(value, str):
+            raise ConfigError(f"parameter {name!r} must be a string, got {value!r}")
+        return value
+
+    def _float(self, name: str) -> float:
+        value = self.get_parameter(name).value
+        lo_hi = _PARAMETERS[name][1].floating_point_range[0]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"parameter {name!r} must be a number, got {value!r}")
+        if not lo_hi.from_value <= value <= lo_hi.to_value:
+            raise ConfigError(f"parameter {name!r} must be in [{lo_hi.from_value:g}, "
+                              f"{lo_hi.to_value:g}], got {value}")
+        return float(value)
+
+    # -- publishing -------------------------------------------------------------
+
+    def _camera_info(self, width: int, height: int) -> CameraModel:
+        model = self._info_cache.get((width, height))
+        if model is None:
+            if self._calibration is not None:
+                model = self._calibration.scaled(width, height)
+            else:
+                model = approximate_camera_model(width, height, self._fov_deg)
+            self._info_cache[(width, height)] = model
+        return model
+
+    def _stamp(self) -> Tuple[int, Any]:
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns <= self._last_stamp_ns:  # same instant (coarse or paused sim clock)
+            now_ns = self._last_stamp_ns + 1
+        self._last_stamp_ns = now_ns
+        return now_ns, Time(nanoseconds=now_ns).to_msg()
+
+    def _tick(self) -> None:
+        if self.done.done():
+            return
+        if self._ending:  # one period after the last frame, so it has left the process
+            self._finish(0, self._ending)
+            return
+        if self._wait_for and self._image_pub.get_subscription_count() < self._wait_for:
+            return
+        self._wait_for = 0  # once started, never pause again
+        frame = self._prefetcher.get()
+        if frame is None:
+            if self._prefetcher.error:
+                self._finish(1, self._prefetcher.error)
+            elif self._prefetcher.finished:
+                self._finish(0, f"end of {self._source.spec.target!r} after "
+                                f"{self.published} frames")
+            else:
+                self.skipped_ticks += 1  # the reader is late (slow disk or decoder)
+            return
+
+        _, stamp = self._stamp()
+        image = frame.image
+        height, width = image.shape[:2]
+        msg = Image()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self._frame_id
+        msg.height, msg.width = height, width
+        # bgr_to_raw packs the pixels the way rclpy assigns fastest.
+        msg.data, msg.step, msg.encoding = bgr_to_raw(image)
+        msg.is_bigendian = 0
+
+        model = self._camera_info(width, height)
+        info = CameraInfo()
+        info.header = msg.header
+        info.width, info.height = width, height
+        info.distortion_model = model.distortion_model
+        info.d = list(model.d)
+        info.k, info.r, info.p = list(model.k), list(model.r), list(model.p)
+
+        depth = None
+        if self._depth_pub is not None:
+            try:
+                depth = self._depth_msg(msg.header, self.published)
+            except DepthSourceError as exc:  # e.g. a corrupt PNG in the folder
+                self._finish(1, str(exc))
+                return
+
+        self._image_pub.publish(msg)
+        self._info_pub.publish(info)
+        if depth is not None:
+            self._depth_pub.publish(depth)
+        self.published += 1
+        if self._max_frames and self.published >= self._max_frames:
+            self._ending = f"published max_frames={self._max_frames} frames"
+
+    def _depth_msg(self, header, index: int) -> Image:
+        array, encoding = self._depth.frame(index)
+        out = Image(header=header, height=array.shape[0], width=array.shape[1], encoding=encoding,
+                    is_bigendian=0, step=array.shape[1] * array.itemsize)
+        out.data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        return out
+
+    def _finish(self, status: int, message: str) -> None:
+        self._timer.cancel()
+        if self.skipped_ticks:
+            message += f" ({self.skipped_ticks} ticks skipped: the reader could not keep up)"
+        if status == 0:
+            self.get_logger().info(f"{message}; exiting")
+            if self._reliable:  # let subscribers have the last frames before we vanish
+                deadline = time.monotonic() + _ACK_TIMEOUT_S
+                for pub in (self._image_pub, self._info_pub) + ((self._depth_pub,) if self._depth_pub else ()):
+                    left = max(0.0, deadline - time.monotonic())
+                    pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9)))
+        else:
+            self.get_logger().error(message)
+        self.done.set_result(status)
+
+    def destroy_node(self) -> None:
+        if self._prefetcher is not None:
+            # Closes the source now, or - if a read outlasts the stop timeout - from the
+            # reader thread once that read returns (never under a running read).
+            self._prefetcher.close()
+        elif self._source is not None:
+            self._source.close()
+        super().destroy_node()
+
+
+def main(args: Optional[list] = None) -> int:
+    """Run the node; returns the exit status (0: stopped as asked or by a signal, 1: error)."""
+    def spin(node: ImageSourceNode, executor) -> int:
+        while not node.done.done():
+            executor.spin_once(timeout_sec=SPIN_SLICE_S)
+        return node.done.result()
+    return run(ImageSourceNode, spin, args=args, name="image_source",
+               expected=(SourceError, ConfigError, ParameterException, DepthSourceError), large_images=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
