@@ -12,7 +12,7 @@ pose node cannot keep up with are dropped, as with a live camera; ``make demo``
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction, Shutdown
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
@@ -27,7 +27,7 @@ def _setup(context):
     nodes = [
         Node(**launch_logic.node_kwargs(source, pin)),
         Node(**launch_logic.node_kwargs(pose, pin)),
-        Node(**launch_logic.node_kwargs(recorder, pin), on_exit=Shutdown(reason=recorder["shutdown_on_exit"])),
+        Node(**launch_logic.node_kwargs(recorder, pin)),
     ]
     return [LogInfo(msg=recorder["message"]),
             GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes)]

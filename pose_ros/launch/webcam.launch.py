@@ -15,7 +15,7 @@ configured already (:mod:`pose_ros.bringup.dds_profile`).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction, Shutdown
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
@@ -40,7 +40,7 @@ def _setup(context):
         actions.append(LogInfo(msg=f"usb_cam: {camera_env_why}"))
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
     # The camera's exit (no device, the video ended) ends the launch with the reason.
-    nodes = [Node(**launch_logic.node_kwargs(camera, pin), on_exit=Shutdown(reason=camera["shutdown_on_exit"])),
+    nodes = [Node(**launch_logic.node_kwargs(camera, pin)),
              Node(**launch_logic.node_kwargs(pose, pin))]
     actions.append(GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes))
     if rviz is not None:

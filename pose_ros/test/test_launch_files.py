@@ -148,22 +148,14 @@ def test_params_file_goes_through_the_check_that_refuses_a_missing_file(name: st
     assert not raw, f"{name} reads args['params_file'] directly (a missing file is then only a warning)"
 
 
-def _node_on_exit(tree: ast.AST) -> dict:
-    """executable plan variable -> the reason expression of its Node's on_exit Shutdown."""
-    found = {}
-    for call in _calls(tree, "Node"):
-        kwargs = [k for k in call.keywords if k.arg is None]
-        on_exit = [k.value for k in call.keywords if k.arg == "on_exit"]
-        if kwargs and on_exit:
-            plan = kwargs[0].value.args[0].id  # Node(**launch_logic.node_kwargs(<plan>, pin), ...)
-            reason = on_exit[0].keywords[0].value
-            found[plan] = ast.unparse(reason)
-    return found
-
-
-def test_the_camera_and_the_recorder_end_their_launches_with_the_plan_s_reason() -> None:
-    assert _node_on_exit(_tree("webcam.launch.py")) == {"camera": "camera['shutdown_on_exit']"}
-    assert _node_on_exit(_tree("demo.launch.py")) == {"recorder": "recorder['shutdown_on_exit']"}
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_every_node_gets_its_exit_handling_from_the_plan(name: str) -> None:
+    """on_exit comes from launch_logic.node_kwargs (the plan's shutdown_on_exit, decided and
+    tested in launch_logic.exit_reason), never written by hand in a launch file."""
+    for call in _calls(_tree(name), "Node"):
+        assert not [k for k in call.keywords if k.arg == "on_exit"], f"{name}: on_exit set by hand"
+        spread = [k.value for k in call.keywords if k.arg is None]
+        assert spread and ast.unparse(spread[0].func) == "launch_logic.node_kwargs", name
 
 
 def test_webcam_launch_checks_rviz2_like_usb_cam() -> None:

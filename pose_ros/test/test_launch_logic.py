@@ -11,6 +11,7 @@ import pytest
 from pose_ros.bringup import launch_logic as ll
 
 PARAMS_FILE = "/opt/share/pose_ros/config/pose.yaml"
+MODEL_FILE = str(Path(__file__).resolve())   # model:= takes any existing file
 
 
 def webcam_args(**over: str) -> dict:
@@ -49,7 +50,7 @@ def test_usb_cam_is_used_with_its_documented_parameters_when_installed() -> None
                       "framerate": 15.0, "pixel_format": "mjpeg2rgb", "camera_name": "front",
                       "frame_id": "camera_optical_frame", "use_sim_time": False}
     assert isinstance(params["framerate"], float)  # usb_cam declares a double
-    assert plan["arguments"] == ["--ros-args", "--log-level", "info"]
+    assert plan["arguments"] == ["--ros-args", "--log-level", "camera:=info"]
 
 
 def test_usb_cam_gets_a_device_path_for_a_camera_index() -> None:
@@ -63,7 +64,8 @@ def test_usb_cam_gets_the_large_image_environment_and_image_source_does_not_need
     env = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/opt/p.xml", "FASTDDS_DEFAULT_PROFILES_FILE": "/opt/p.xml"}
     usb_cam = ll.camera_plan(webcam_args(), True, env)
     assert ll.node_kwargs(usb_cam)["additional_env"] == env
-    assert "additional_env" not in ll.camera_plan(webcam_args(), False, env)
+    # image_source only gets the flag that ties it to the launch (it applies the profile itself)
+    assert ll.camera_plan(webcam_args(), False, env)["additional_env"] == {"POSE_ROS_DIE_WITH_PARENT": "1"}
     assert "additional_env" not in ll.camera_plan(webcam_args(), True, {})  # the user's own config wins
 
 
@@ -123,10 +125,14 @@ def test_the_camera_exiting_ends_the_launch_with_the_reason(installed: bool) -> 
     """webcam.launch.py used to leave the pose node idling alone when the camera died (no
     device) or a video source ended; the camera plan now names why the launch stops."""
     plan = ll.camera_plan(webcam_args(video_device="/dev/video7"), installed)
-    reason = plan["shutdown_on_exit"]
+    level, reason = ll.exit_reason(plan, 1)
+    assert level == "error" and "(exit status 1)" in reason
     assert "camera" in reason and "/dev/video7" in reason and "no such device" in reason
     assert plan["executable"] in reason
-    assert "shutdown_on_exit" not in ll.node_kwargs(plan)
+    assert ll.exit_reason(plan, 0)[0] == "info"   # a video that ended is no error
+    assert ll.exit_reason(plan, 1, shutting_down=True) is None   # Ctrl-C: every node exits, no news
+    kwargs = ll.node_kwargs(plan)
+    assert "shutdown_on_exit" not in kwargs and callable(kwargs["on_exit"])
 
 
 def test_a_missing_argument_is_reported_by_name() -> None:
@@ -171,10 +177,10 @@ def test_a_params_file_that_would_be_ignored_is_refused_by_name(tmp_path: Path, 
 def test_pose_parameters_defer_to_the_params_file_unless_overridden() -> None:
     assert ll.pose_node_parameters(webcam_args(), PARAMS_FILE) == [PARAMS_FILE, {"use_sim_time": False}]
     params = ll.pose_node_parameters(
-        webcam_args(estimator="openpose_dnn", model="/models/graph.pb", input_width="656",
+        webcam_args(estimator="openpose_dnn", model=MODEL_FILE, input_width="656",
                     input_height=" 368 ", heatmap_threshold="0.2", paf_threshold="-0.1", use_sim_time="True"),
         None)
-    assert params == [{"estimator": "openpose_dnn", "model": "/models/graph.pb", "input_width": 656,
+    assert params == [{"estimator": "openpose_dnn", "model": MODEL_FILE, "input_width": 656,
                        "input_height": 368, "heatmap_threshold": 0.2, "paf_threshold": -0.1,
                        "use_sim_time": True}]
 
@@ -206,7 +212,13 @@ def test_pose_node_plan_remaps_both_transports_of_the_image_topic() -> None:
     assert plan["remappings"] == [("image", "/camera/color/image_raw"),
                                   ("image/compressed", "/camera/color/image_raw/compressed")]
     assert plan["parameters"][0] == PARAMS_FILE
-    assert plan["arguments"][-1] == "warn"
+    assert plan["arguments"] == ["--ros-args", "--log-level", "pose_node:=warn"]  # not rcl's, not rmw's
+    assert ll.pose_node_plan(dict(args, namespace="/robot1/front"), None)["arguments"][-1] == \
+        "robot1.front.pose_node:=warn"
+    # A pose node that dies ends the launch (it used to leave the camera running alone).
+    assert ll.exit_reason(plan, -11) == ("error", "the pose node exited; see its log above (exit status -11); "
+                                         "stopping the launch")
+    assert plan["additional_env"] == {"POSE_ROS_DIE_WITH_PARENT": "1"}
     with pytest.raises(ValueError, match="'image' is not a valid topic"):
         ll.pose_node_plan(args, None, "camera//image raw")
 
@@ -284,7 +296,11 @@ def test_demo_chains_image_source_pose_node_and_recorder() -> None:
     assert ("image", "image_raw") in pose["remappings"]
     assert recorder["parameters"][0] == {"output_dir": "/tmp/out", "expected_frames": 40,
                                          "idle_timeout_s": 3.0, "use_sim_time": False}
-    assert recorder["shutdown_on_exit"] == "pose_recorder finished"  # the launch ends with the recording
+    assert ll.exit_reason(recorder, 0) == ("info", "pose_recorder finished (exit status 0); stopping the launch")
+    # The source ending normally lets the recorder finish; a source that cannot open ends the demo.
+    assert ll.exit_reason(source, 0) is None
+    assert ll.exit_reason(source, 1)[0] == "error" and "/data/clip.avi" in ll.exit_reason(source, 1)[1]
+    assert ll.exit_reason(pose, 1)[0] == "error"
 
 
 @pytest.mark.parametrize("name, value, words", [
@@ -302,10 +318,13 @@ def test_bad_demo_arguments_name_the_argument(name: str, value: str, words: str)
 def test_node_kwargs_drop_the_message_and_print_to_screen() -> None:
     kwargs = ll.node_kwargs(ll.camera_plan(webcam_args(), False))
     assert "message" not in kwargs and kwargs["output"] == "screen"
-    assert set(kwargs) == {"package", "executable", "name", "parameters", "remappings", "arguments", "output"}
+    assert set(kwargs) == {"package", "executable", "name", "parameters", "remappings", "arguments", "output",
+                           "on_exit", "additional_env"}
 
 
-def test_node_kwargs_can_pin_string_parameters() -> None:
+def test_node_kwargs_can_pin_string_parameters(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "123").write_text("a model file called 123")
     plan = ll.pose_node_plan(webcam_args(model="123", estimator="openpose_dnn"), PARAMS_FILE)
     kwargs = ll.node_kwargs(plan, as_string=lambda v: ("str", v))
     assert kwargs["parameters"][0] == PARAMS_FILE  # a file path entry is left alone
@@ -379,3 +398,79 @@ def test_rgbd_rviz_without_rviz2_is_refused_before_anything_starts() -> None:
 def test_runtime_and_device_launch_arguments_override_the_params_file() -> None:
     assert ll.pose_overrides(webcam_args(runtime="opencv", device="cuda")) == {"runtime": "opencv", "device": "cuda"}
     assert "runtime" not in ll.pose_overrides(webcam_args())
+
+
+# --------------------------------------------------------------------------- what rcl and the node would refuse
+
+
+@pytest.mark.parametrize("text, words", [
+    ("max_persons: 1\n", "a value before ros__parameters"),
+    ("pose_node:\n  max_persons: 1\n", "pose_node/max_persons: a value before ros__parameters"),
+    ("pose_node:\n  ros__parameters: [1, 2]\n", "must be a mapping"),
+    ("- pose_node\n", "not a YAML mapping"),
+    ("pose_node:\n  ros__parameters:\n    scales: [1.0, fast]\n", "one type"),
+    ("pose_node:\n  ros__parameters:\n    scales: [[1.0], [2.0]]\n", "may only hold numbers"),
+    ("pose_node:\n  ros__parameters:\n    model:\n", "is not a parameter value"),
+])
+def test_params_files_rcl_would_refuse_are_refused_at_launch_by_name(tmp_path, text: str, words: str) -> None:
+    """Each of these passed the old "is it a YAML mapping" check and then killed every node of
+    the launch with rcl's 20-line traceback."""
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=words):
+        ll.params_file_of(webcam_args(params_file=str(path)))
+
+
+def test_params_files_rcl_reads_pass(tmp_path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    use_sim_time: false\n"
+                    "robot1:\n  pose_node:\n    ros__parameters:\n      scales: [1.0, 1.5]\n"
+                    "      decode:\n        min_parts: 3\n      model: mobilenet_thin\n")
+    assert ll.params_file_of(webcam_args(params_file=str(path))) == str(path)
+    shipped = Path(__file__).resolve().parents[1] / "config" / "pose.yaml"
+    assert ll.params_file_of(webcam_args(params_file=str(shipped))) == str(shipped)
+
+
+def test_the_params_file_check_agrees_with_rcl(tmp_path) -> None:
+    """The same files through rcl itself (rclpy.init with --params-file): what the check refuses,
+    rcl refuses, and what it passes, rcl reads."""
+    cases = {"flat": "max_persons: 1\n", "nested_value": "pose_node:\n  max_persons: 1\n",
+             "mixed_list": "pose_node:\n  ros__parameters:\n    scales: [1.0, fast]\n",
+             "int_and_float": "pose_node:\n  ros__parameters:\n    a: [1, 2.0]\n",
+             "null": "pose_node:\n  ros__parameters:\n    model:\n",
+             "empty_list": "pose_node:\n  ros__parameters:\n    scales: []\n",
+             "empty_node": "pose_node: {}\n",
+             "good": "pose_node:\n  ros__parameters:\n    scales: [1.0, 1.5]\n    model: x\n"}
+    script = ("import sys, rclpy\nfrom rclpy.context import Context\nc = Context()\n"
+              "try:\n    c.init(['x', '--ros-args', '--params-file', sys.argv[1]])\n"
+              "except Exception:\n    sys.exit(3)\nc.try_shutdown()\n")
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        rcl_ok = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True).returncode == 0
+        try:
+            ll.params_file_of(webcam_args(params_file=str(path)))
+            ours_ok = True
+        except ValueError:
+            ours_ok = False
+        assert ours_ok == rcl_ok, name
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("estimator", "openpose_dn", "unknown estimator 'openpose_dn'; installed: .*openpose_dnn"),
+    ("model", "mobilenet_thn", "'mobilenet_thn' is neither a model of the manifest"),
+    ("runtime", "openvno", "unknown runtime 'openvno'; installed: auto, .*opencv"),
+    ("device", "cdua", "unknown device 'cdua'"),
+])
+def test_typos_in_plugin_model_and_device_names_are_refused_at_launch(name: str, value: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        ll.pose_node_parameters(webcam_args(**{name: value}), PARAMS_FILE)
+
+
+def test_real_names_pass_the_launch_checks() -> None:
+    params = ll.pose_node_parameters(webcam_args(estimator="openpose_dnn", model="mobilenet_thin",
+                                                 runtime="opencv", device="cuda_fp16"), None)
+    assert params[0]["device"] == "cuda_fp16"
+    assert ll.pose_node_parameters(webcam_args(runtime="auto", device="GPU.1"), None)[0]["device"] == "GPU.1"
+    with pytest.raises(ValueError, match="unknown device 'npu'"):   # cv2.dnn has no npu
+        ll.pose_node_parameters(webcam_args(runtime="opencv", device="npu"), None)

@@ -75,3 +75,86 @@ def test_signal_swallowed_during_start_up_still_stops_the_node():
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+# --------------------------------------------------------------------------- rcl refusing its arguments
+
+
+def test_a_params_file_rcl_refuses_is_one_error_line_and_status_1(tmp_path):
+    """Used to be a 20-line RCLError traceback from rclpy.init (reliability round 3, 2.3)."""
+    bad = tmp_path / "flat.yaml"
+    bad.write_text("max_persons: 1\n")
+    script = "import sys\nfrom rclpy.node import Node\nfrom pose_ros.ros.node_runner import run\n" \
+             "sys.exit(run(lambda: Node('runner_probe'), args=sys.argv, name='runner_probe'))\n"
+    done = subprocess.run([sys.executable, "-c", script, "--ros-args", "--params-file", str(bad)],
+                          cwd=PKG_ROOT, capture_output=True, text=True, timeout=30)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output, output
+    ours = [line for line in output.splitlines() if "[runner_probe]" in line]
+    assert len(ours) == 1 and "[ERROR]" in ours[0] and "Cannot have a value before ros__parameters" in ours[0]
+    assert "parse.c" not in ours[0]   # rcl's C source locations are cut
+
+
+# --------------------------------------------------------------------------- dying with the launcher
+
+LAUNCHER = textwrap.dedent("""
+    import os, subprocess, sys
+    child = sys.argv[1]
+    env = dict(os.environ)
+    if sys.argv[2] == "flag":
+        env["POSE_ROS_DIE_WITH_PARENT"] = "1"
+    proc = subprocess.Popen([sys.executable, "-c", child], env=env, stdout=subprocess.PIPE, text=True)
+    print(proc.pid, proc.stdout.readline().strip(), flush=True)   # the node says it is spinning
+    sys.stdin.read()   # until the test kills this launcher
+""")
+NODE = textwrap.dedent("""
+    import sys
+    from rclpy.node import Node
+    from pose_ros.ros.node_runner import run, spin_forever
+
+    def spin(node, executor):
+        print("spinning", flush=True)
+        return spin_forever(node, executor)
+
+    sys.exit(run(lambda: Node("orphan_probe"), spin=spin, name="orphan_probe"))
+""")
+
+
+def _orphan_after_launcher_killed(flag: str, wait_s: float):
+    """Start a node under a launcher, SIGKILL the launcher (what a SIGTERM to ros2 launch amounts
+    to for its children), and return the node's pid and whether it is still alive ``wait_s`` later."""
+    import os
+    import signal
+    import time
+
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, NODE, flag], cwd=PKG_ROOT,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid_text, state = launcher.stdout.readline().split()
+    pid = int(pid_text)
+    assert state == "spinning"
+    launcher.kill()
+    launcher.wait(timeout=10)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid, False
+        with open(f"/proc/{pid}/stat") as f:   # a zombie (exited, reaped by init soon) counts as gone
+            if f.read().split(") ")[1].startswith("Z"):
+                return pid, False
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return pid, True
+
+
+def test_a_launched_node_ends_when_its_launcher_is_killed():
+    _, alive = _orphan_after_launcher_killed("flag", wait_s=10.0)
+    assert not alive, "the node outlived its launcher (orphaned with PPID 1)"
+
+
+def test_a_node_started_by_hand_may_outlive_its_parent():
+    """Without the launcher's flag (a shell, nohup, setsid) the node is left alone."""
+    _, alive = _orphan_after_launcher_killed("none", wait_s=2.0)
+    assert alive

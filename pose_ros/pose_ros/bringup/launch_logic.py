@@ -19,12 +19,14 @@ missing rviz2, a params file that does not exist) starts nothing and orphans not
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from pose_ros.bringup import dds_profile
-from pose_ros.core.input_size import MAX_INPUT_SIDE, MIN_INPUT_SIDE, NET_STRIDE, parse_flag
+from pose_ros.bringup import dds_profile, parent_death
+from pose_ros.bringup.launch_args import (  # noqa: F401 - the launch files' one import
+    LOG_LEVELS, log_arguments, namespace_of, params_file_of, parse_bool, parse_float, parse_int, pose_overrides,
+    topic_of, use_sim_time)
+from pose_ros.bringup.launch_args import _get
 
 PACKAGE = "pose_ros"
 POSE_EXECUTABLE = "pose_node"
@@ -34,7 +36,6 @@ USB_CAM_PACKAGE = "usb_cam"
 USB_CAM_EXECUTABLE = "usb_cam_node_exe"
 RVIZ_PACKAGE = "rviz2"
 CAMERA_FRAME = "camera_optical_frame"
-LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 # The demo pipeline (demo.launch.py and ``python -m pose_ros.apps.demo`` alike): the camera holds
 # its first frame until both image_raw subscribers are up - the pose node and the recorder,
 # which counts the frames published - so the start is not lost and the count is exact.
@@ -75,88 +76,53 @@ RGBD_CAMERAS: Dict[str, Dict[str, str]] = {
     "image_source": {"image": "image_raw", "depth": "depth/image_raw", "camera_info": "camera_info"},
 }
 
-_NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOPIC = re.compile(r"^~?/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
-
 Plan = Dict[str, Any]
 
 
-# --------------------------------------------------------------------------- arguments
+# When a node's exit ends the launch: ALWAYS (the camera: nothing comes without it), or only
+# ON_FAILURE (the demo's source ends normally at the end of its video; the recorder then
+# finishes and ends the launch).
+ALWAYS, ON_FAILURE = "always", "on_failure"
 
 
-def _get(args: Mapping[str, str], name: str) -> str:
-    if name not in args:
-        raise ValueError(f"launch argument '{name}' is missing")
-    return str(args[name]).strip()
+def exit_policy(reason: str, when: str = ALWAYS) -> Dict[str, str]:
+    return {"reason": reason, "when": when}
 
 
-def parse_bool(name: str, value: str) -> bool:
-    try:
-        return parse_flag(value)
-    except ValueError as e:
-        raise ValueError(f"launch argument '{name}' {e}") from None
+def exit_reason(plan: Plan, returncode: Optional[int], shutting_down: bool = False) -> Optional[Tuple[str, str]]:
+    """(level, line) that ends the launch when ``plan``'s node exits with ``returncode``, or None.
+
+    launch 3.4 never prints ``Shutdown(reason=...)``, so the launch file logs this line itself
+    (:func:`on_exit_handler`): ``error`` for a failure, ``info`` for a normal end (the recorder
+    finished, a video ended). Nothing while the launch is already shutting down (Ctrl-C): every
+    node then exits, and that is no news.
+    """
+    policy = plan.get("shutdown_on_exit")
+    if not policy or shutting_down or (policy["when"] == ON_FAILURE and returncode == 0):
+        return None
+    status = "" if returncode is None else f" (exit status {returncode})"
+    return ("info" if returncode == 0 else "error"), f"{policy['reason']}{status}; stopping the launch"
 
 
-def parse_int(name: str, value: str, low: Optional[int] = None, high: Optional[int] = None) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"launch argument '{name}' must be an integer, got {value!r}") from None
-    _check_range(name, number, low, high)
-    return number
+def on_exit_handler(plan: Plan) -> Callable[[Any, Any], Optional[list]]:
+    """``on_exit`` for ``plan``'s Node: a callable ``(ProcessExited, LaunchContext)`` (Humble and
+    Jazzy alike) that logs :func:`exit_reason` and returns ``Shutdown``."""
+    def handle(event: Any, context: Any) -> Optional[list]:
+        decided = exit_reason(plan, getattr(event, "returncode", None), bool(getattr(context, "is_shutdown", False)))
+        if decided is None:
+            return None
+        import launch.logging
+        from launch.actions import Shutdown
 
-
-def parse_float(name: str, value: str, low: Optional[float] = None, high: Optional[float] = None) -> float:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise ValueError(f"launch argument '{name}' must be a number, got {value!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError(f"launch argument '{name}' must be a finite number, got {value!r}")
-    _check_range(name, number, low, high)
-    return number
-
-
-def _check_range(name: str, number: float, low: Optional[float], high: Optional[float]) -> None:
-    if low is not None and number < low:
-        raise ValueError(f"launch argument '{name}' must be >= {low}, got {number}")
-    if high is not None and number > high:
-        raise ValueError(f"launch argument '{name}' must be <= {high}, got {number}")
-
-
-def namespace_of(args: Mapping[str, str]) -> str:
-    """The validated ``namespace`` argument, absolute ('/robot1'), or '' for none."""
-    ns = _get(args, "namespace").strip("/")
-    if not ns:
-        return ""
-    if not all(_NAME_TOKEN.match(tok) for tok in ns.split("/")):
-        raise ValueError(f"launch argument 'namespace' is not a valid ROS namespace: {ns!r} "
-                         "(letters, digits and _, tokens separated by /, not starting with a digit)")
-    return "/" + ns
-
-
-def topic_of(name: str, value: str) -> str:
-    topic = str(value).strip()
-    if not _TOPIC.match(topic):
-        raise ValueError(f"launch argument '{name}' is not a valid topic name: {value!r}")
-    return topic
-
-
-def log_arguments(args: Mapping[str, str]) -> List[str]:
-    """Node command-line arguments setting the logger level (the same on Humble and Jazzy)."""
-    level = _get(args, "log_level").lower()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"launch argument 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    return ["--ros-args", "--log-level", level]
-
-
-def use_sim_time(args: Mapping[str, str]) -> bool:
-    return parse_bool("use_sim_time", _get(args, "use_sim_time"))
+        level, reason = decided
+        getattr(launch.logging.get_logger("pose_ros"), level)(reason)
+        return [Shutdown(reason=reason)]
+    return handle
 
 
 def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) -> Dict[str, Any]:
-    """``launch_ros.actions.Node`` keyword arguments of a plan (``message`` and
-    ``shutdown_on_exit`` removed: the launch file turns the latter into ``on_exit``).
+    """``launch_ros.actions.Node`` keyword arguments of a plan: ``message`` removed,
+    ``shutdown_on_exit`` turned into ``on_exit`` (:func:`on_exit_handler`).
 
     Older launch_ros (Humble) reads plain string parameter values as YAML, so a camera
     name "123" or a path "true" would change type; launch files pass
@@ -167,8 +133,17 @@ def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) ->
         kwargs["parameters"] = [
             {k: as_string(v) if isinstance(v, str) else v for k, v in p.items()} if isinstance(p, dict) else p
             for p in plan["parameters"]]
+    if plan.get("shutdown_on_exit"):
+        kwargs["on_exit"] = on_exit_handler(plan)
     kwargs["output"] = "screen"
     return kwargs
+
+
+def ours(plan: Plan) -> Plan:
+    """A pose_ros node in a launch: it ends with ``ros2 launch`` even when launch is killed by
+    SIGTERM or SIGKILL (:mod:`pose_ros.bringup.parent_death`; launch handles only SIGINT)."""
+    env = dict(plan.get("additional_env") or {}, **{parent_death.ENV_FLAG: "1"})
+    return dict(plan, additional_env=env)
 
 
 def string_parameter(value: str) -> Any:
@@ -204,32 +179,6 @@ def usb_cam_available() -> bool:
 def rviz_available() -> bool:
     """True when ``rviz2`` is installed in the sourced ROS environment."""
     return package_available(RVIZ_PACKAGE)
-
-
-def params_file_of(args: Mapping[str, str]) -> Optional[str]:
-    """The ``params_file`` argument: None when empty (the node's built-in defaults), else the
-    path of an existing YAML file of parameters.
-
-    launch_ros only warns about a missing file and the node then runs on its defaults, which
-    hides a typo; this refuses it, and a file that is not a YAML mapping, by name.
-    """
-    text = _get(args, "params_file")
-    if not text:
-        return None
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise ValueError(f"launch argument 'params_file': {text!r} does not exist or is not a file "
-                         "(give a YAML parameters file, or params_file:='' for the built-in defaults)")
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"launch argument 'params_file': cannot read {text!r} as YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"launch argument 'params_file': {text!r} is not a YAML mapping of node names "
-                         "to ros__parameters")
-    return str(path)
 
 
 def _camera_exit_reason(executable: str, device: str) -> str:
@@ -282,52 +231,27 @@ def camera_plan(args: Mapping[str, str], usb_cam_installed: bool,
                                 framerate=framerate, pixel_format=pixel_format,
                                 camera_name=camera_name, frame_id=CAMERA_FRAME)],
             "remappings": [],
-            "arguments": log_arguments(args),
+            "arguments": log_arguments(args, "camera"),
             "message": None,
-            "shutdown_on_exit": _camera_exit_reason(USB_CAM_EXECUTABLE, device),
+            "shutdown_on_exit": exit_policy(_camera_exit_reason(USB_CAM_EXECUTABLE, device)),
             **({"additional_env": dict(camera_env)} if camera_env else {}),
         }
-    return {
+    return ours({
         "package": PACKAGE,
         "executable": IMAGE_SOURCE_EXECUTABLE,
         "name": "camera",
         "parameters": [dict(common, source=device, width=width, height=height, rate_hz=framerate,
                             frame_id=CAMERA_FRAME)],
         "remappings": [],
-        "arguments": log_arguments(args),
+        "arguments": log_arguments(args, "camera"),
         "message": (f"usb_cam is not installed (apt install ros-$ROS_DISTRO-usb-cam); "
                     f"using pose_ros image_source on {device} instead "
                     f"(pixel_format={pixel_format!r} and camera_name={camera_name!r} are ignored)"),
-        "shutdown_on_exit": _camera_exit_reason(IMAGE_SOURCE_EXECUTABLE, device),
-    }
+        "shutdown_on_exit": exit_policy(_camera_exit_reason(IMAGE_SOURCE_EXECUTABLE, device)),
+    })
 
 
 # --------------------------------------------------------------------------- pose node
-
-
-def pose_overrides(args: Mapping[str, str]) -> Dict[str, Any]:
-    """Pose-node parameters given as launch arguments; empty ones defer to the params file."""
-    parsers = {
-        "estimator": lambda n, v: v,
-        "model": lambda n, v: v,
-        "runtime": lambda n, v: v,
-        "device": lambda n, v: v,
-        # the pose node's MIN_INPUT_SIDE / MAX_INPUT_SIDE (that module needs rclpy)
-        "input_width": lambda n, v: parse_int(n, v, MIN_INPUT_SIDE, MAX_INPUT_SIDE),
-        "input_height": lambda n, v: parse_int(n, v, MIN_INPUT_SIDE, MAX_INPUT_SIDE),
-        "heatmap_threshold": lambda n, v: parse_float(n, v, 0.0, 1.0),
-        "paf_threshold": lambda n, v: parse_float(n, v, -1.0, 1.0),
-    }
-    out: Dict[str, Any] = {}
-    for name, parse in parsers.items():
-        value = str(args.get(name, "")).strip()
-        if value:
-            out[name] = parse(name, value)
-    for name in ("input_width", "input_height"):
-        if name in out and out[name] % NET_STRIDE:
-            raise ValueError(f"launch argument '{name}' must be a multiple of {NET_STRIDE}, "
-                             f"got {out[name]}")
-    return out
 
 
 def pose_node_parameters(args: Mapping[str, str], params_file: Optional[str]) -> List[Any]:
@@ -341,16 +265,19 @@ def pose_node_parameters(args: Mapping[str, str], params_file: Optional[str]) ->
 
 def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_topic: str = "image_raw") -> Plan:
     topic = topic_of("image", image_topic)
-    return {
+    return ours({
         "package": PACKAGE,
         "executable": POSE_EXECUTABLE,
         "name": "pose_node",
         "parameters": pose_node_parameters(args, params_file),
         # Both transports, so image_transport:=compressed in the params file just works.
         "remappings": [("image", topic), ("image/compressed", f"{topic}/compressed")],
-        "arguments": log_arguments(args),
+        "arguments": log_arguments(args, "pose_node"),
         "message": None,
-    }
+        # Without the pose node a launch of pose_ros has no purpose: it must not run on as a
+        # camera alone, nor hang (the demo's recorder would wait for frames forever).
+        "shutdown_on_exit": exit_policy("the pose node exited; see its log above"),
+    })
 
 
 def rgbd_topics(args: Mapping[str, str]) -> Dict[str, str]:
@@ -441,8 +368,7 @@ def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan
     if not output_dir:
         raise ValueError("launch argument 'output_dir' is empty")
     sim = use_sim_time(args)
-    logs = log_arguments(args)
-    source = {
+    source = ours({
         "package": PACKAGE,
         "executable": IMAGE_SOURCE_EXECUTABLE,
         "name": "image_source",
@@ -450,19 +376,22 @@ def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan
                         "wait_for_subscribers": DEMO_WAIT_FOR_SUBSCRIBERS, "frame_id": CAMERA_FRAME,
                         "use_sim_time": sim}],
         "remappings": [],
-        "arguments": logs,
+        "arguments": log_arguments(args, "image_source"),
         "message": None,
-    }
+        # A normal end (the video played) lets the recorder finish; a failure (no such file)
+        # ends the demo at once instead of leaving the pose node and the recorder idling.
+        "shutdown_on_exit": exit_policy(f"image_source could not play {video}", ON_FAILURE),
+    })
     pose = pose_node_plan(args, params_file, "image_raw")
-    recorder = {
+    recorder = ours({
         "package": PACKAGE,
         "executable": RECORDER_EXECUTABLE,
         "name": "pose_recorder",
         "parameters": [{"output_dir": output_dir, "expected_frames": expected,
                         "idle_timeout_s": DEMO_RECORDER_IDLE_S, "use_sim_time": sim}],
         "remappings": [],
-        "arguments": logs,
+        "arguments": log_arguments(args, "pose_recorder"),
         "message": f"demo: recording {video} into {output_dir}",
-        "shutdown_on_exit": "pose_recorder finished",
-    }
+        "shutdown_on_exit": exit_policy("pose_recorder finished"),
+    })
     return [source, pose, recorder]

@@ -27,12 +27,18 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from pose_ros.bringup import parent_death
 from pose_ros.bringup.dds_profile import apply_large_image_profile
 
 try:
     from rclpy.signals import SignalHandlerOptions
 except ImportError:  # an rclpy without the option installs its SIGINT handler regardless
     SignalHandlerOptions = None
+
+try:
+    from rclpy._rclpy_pybind11 import RCLError as _RCLError
+except ImportError:  # an rclpy that names it differently: still a RuntimeError
+    _RCLError = RuntimeError
 
 SPIN_SLICE_S = 0.1  # longest wait before a signal is noticed
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -158,10 +164,17 @@ def run(make_node: Callable[[], Node],
         _ignore_until_exit()
 
     catch_signals()
+    if parent_death.requested():
+        parent_death.die_with_parent(signal.SIGTERM)
     try:
         try:
             profile_note = apply_large_image_profile(os.environ) if large_images else None
-            _init(args)
+            try:
+                _init(args)
+            except _RCLError as exc:
+                # A params file or --ros-args rcl refuses: one line saying why, not a traceback.
+                rclpy.logging.get_logger(name).error(_first_line(exc))
+                return 1
             if profile_note:
                 rclpy.logging.get_logger(name).info(profile_note)
             made["executor"] = executor = _SignalAwareExecutor()
@@ -185,6 +198,12 @@ def run(make_node: Callable[[], Node],
     except KeyboardInterrupt:   # the one signal landed inside clean_up's first lines: finish it
         clean_up()
     return status
+
+
+def _first_line(exc: BaseException) -> str:
+    """rcl's message without its chain of C source locations (", at /project/src/parse.c:806")."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(", at /")[0]
 
 
 def _quietly(step: Callable[[], object], log) -> None:

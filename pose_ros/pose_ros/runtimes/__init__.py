@@ -20,7 +20,7 @@ import importlib.metadata as md
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Set, Tuple
 
 import numpy as np
 
@@ -75,6 +75,9 @@ class Runtime(abc.ABC):
     formats: Tuple[str, ...] = ()
     #: Shown in the error when the runtime's library is missing, e.g. ``pip install openvino``.
     install_hint: str = ""
+    #: Device names it understands, lower case, without an index (``gpu`` covers ``GPU.1``); a
+    #: launch refuses others before starting anything. Empty: not checked (older plugins).
+    devices: Tuple[str, ...] = ()
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
@@ -107,6 +110,21 @@ _registry = PluginRegistry(ENTRY_POINT_GROUP, "runtime")
 def available_runtimes() -> Dict[str, md.EntryPoint]:
     """Installed runtime plugins by name (importable or not: see :func:`runtime_class`)."""
     return _registry.available()
+
+
+def known_devices(runtime: str) -> Set[str]:
+    """Device names ``runtime`` (or, for ``auto``, any installed runtime) understands; empty = unchecked."""
+    names = sorted(available_runtimes()) if runtime == AUTO else [runtime]
+    known: Set[str] = set()
+    for name in names:
+        try:   # the class only: its library (openvino) is not imported for a name check
+            cls = _registry.load_class(name, Runtime, API_VERSION, RuntimeUnavailable)
+        except RuntimeUnavailable:   # a broken plugin: it cannot be the one that runs
+            continue
+        if not cls.devices:
+            return set()
+        known |= set(cls.devices)
+    return known
 
 
 def clear_discovery_cache() -> None:

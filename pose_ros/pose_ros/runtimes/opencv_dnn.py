@@ -80,6 +80,8 @@ def _last_line(error: Exception) -> str:
 class OpenCvRuntime(Runtime):
     """cv2.dnn: TensorFlow, Caffe (OpenCV 4.x), ONNX and TFLite models."""
 
+    devices = tuple(BACKENDS)
+
     formats = ("tensorflow", "caffe", "onnx", "tflite")
     install_hint = "pip install opencv-python-headless"
 

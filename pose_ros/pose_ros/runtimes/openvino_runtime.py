@@ -71,6 +71,8 @@ class OpenVinoRuntime(Runtime):
 
     formats = ("tensorflow", "onnx", "tflite", "openvino")
     install_hint = "pip install openvino"
+    # OpenVINO's plugins; AUTO, HETERO and MULTI pick among them ("hetero:gpu,cpu").
+    devices = ("cpu", "gpu", "npu", "auto", "hetero", "multi")
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
