@@ -3,7 +3,8 @@
 import cv2
 import numpy as np
 import pytest
-from pose_ros.core.lifting import DepthError, LiftParams, back_project, depth_to_metres, intrinsics_for, lift_persons
+from pose_ros.core.lifting import (DepthError, LiftParams, back_project, depth_to_metres, intrinsics_for, lift_persons,
+                                   no_3d_reason)
 from pose_ros.core.persons import Person
 from pose_ros.core.skeletons import COCO18
 
@@ -173,3 +174,50 @@ def test_bad_lift_parameters():
     for params in (LiftParams(window_px=0), LiftParams(outlier_m=0), LiftParams(min_m=5, max_m=1)):
         with pytest.raises(ValueError):
             params.validate()
+
+
+@pytest.mark.parametrize("entry, value", [(0, np.nan), (2, np.nan), (4, np.inf), (5, -np.inf)])
+def test_a_k_that_is_not_finite_is_refused(entry, value):
+    """fx = NaN used to pass (NaN <= 0 is False) and give [nan, -0.466, 2.0] with score > 0."""
+    k = K.copy().ravel()
+    k[entry] = value
+    with pytest.raises(DepthError, match="not finite"):
+        intrinsics_for(k, (W, H), (W, H))
+
+
+def test_a_camera_info_of_another_aspect_ratio_is_refused():
+    with pytest.raises(DepthError, match="another aspect ratio"):
+        intrinsics_for(K.ravel(), (640, 360), (W, H))
+    intrinsics_for(K.ravel(), (1280, 960), (W, H))   # the same view at twice the size is fine
+
+
+def test_no_non_finite_point_leaves_with_a_score():
+    person = _person()
+    k = K.copy()
+    k[0, 2] = np.nan   # what a NaN cx would do if it got past intrinsics_for
+    lifted = lift_persons([person], depth_to_metres(_scene([person]).tobytes(), W, H, W * 2, "16UC1"), k, (W, H))
+    assert lifted[0].num_valid == 0
+    assert np.isfinite(lifted[0].points).all() and not lifted[0].points.any()
+
+
+@pytest.mark.parametrize("fill, words", [(np.nan, "no reading in 0.1..20 m: "), (np.inf, "no reading"),
+                                         (-2.0, "no reading"), (50.0, "readings 50.00..50.00 m")])
+def test_depth_without_a_usable_reading_says_why_3d_is_empty(fill, words):
+    person = _person()
+    depth = np.full((H, W), fill, np.float32)
+    lifted = lift_persons([person], depth, K, (W, H))
+    assert lifted[0].num_valid == 0
+    assert words in no_3d_reason([person], lifted, depth)
+
+
+def test_no_3d_reason_is_empty_when_3d_came_out_or_nobody_is_there():
+    person = _person()
+    depth = depth_to_metres(_scene([person]).tobytes(), W, H, W * 2, "16UC1")
+    assert no_3d_reason([person], lift_persons([person], depth, K, (W, H)), depth) == ""
+    assert no_3d_reason([], [], np.full((H, W), np.nan, np.float32)) == ""
+    far = _person(x=100.0)
+    wall_only = np.full((H, W), 3.0, np.float32)
+    wall_only[:, :50] = np.nan
+    # readings exist but none near the keypoints (all masked as not detected)
+    far.keypoints[:, 2] = 0.0
+    assert "no detected keypoint" in no_3d_reason([far], lift_persons([far], wall_only, K, (W, H)), wall_only)

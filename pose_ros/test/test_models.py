@@ -424,3 +424,25 @@ def test_cli_with_real_and_corrupt_model(real_model, cache):
     assert proc.returncode == 1 and "corrupt" in proc.stdout
     assert_one_line_error(run_cli("path", DEFAULT, cache=cache), "corrupt",
                           "pose_ros_models fetch --force mobilenet_thin")
+
+
+def test_an_unchanged_file_is_hashed_once_and_a_replaced_one_again(tmp_path, monkeypatch):
+    """A node retrying a broken 1 GiB model every few seconds re-hashed it each time (8.5 s of
+    stalled output per retry, reliability round 3, 3.6)."""
+    from pose_ros.models import cache
+
+    reads = []
+    real = cache.file_digests
+    monkeypatch.setattr(cache, "file_digests", lambda path, algs: reads.append(path) or real(path, algs))
+    payload = b"weights" * 1000
+    path = tmp_path / "w.bin"
+    path.write_bytes(payload)
+    fs = models.FileSpec("weights", "w.bin", hashlib.sha256(payload).hexdigest(), None, ())
+    assert [cache.check_file(fs, path).state for _ in range(3)] == [models.VERIFIED] * 3
+    assert len(reads) == 1
+    path.write_bytes(payload[::-1])           # same size, other bytes: a new version of the file
+    assert cache.check_file(fs, path).state == models.CORRUPT
+    assert len(reads) == 2
+    sized = models.FileSpec("weights", "w.bin", hashlib.sha256(payload).hexdigest(), len(payload) + 1, ())
+    assert cache.check_file(sized, path).state == models.CORRUPT   # wrong size: never read
+    assert len(reads) == 2

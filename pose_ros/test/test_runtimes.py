@@ -195,3 +195,26 @@ def test_auto_skips_a_runtime_that_cannot_import(monkeypatch):
 ])
 def test_opencv_threads_beside_a_runtime(runtime, environ, expected):
     assert runtimes.opencv_threads_beside(runtime, environ) == expected
+
+
+def test_openvino_leaves_the_home_directory_alone(tmp_path):
+    """OpenVINO's telemetry wrote ~/intel/openvino_ga_cid and counted runs in ~/intel/stats
+    (reliability round 3, 3.7). A whole estimator run in a fresh process with a fresh HOME."""
+    import os
+    import subprocess
+
+    home = tmp_path / "home"
+    home.mkdir()
+    script = ("from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator\n"
+              "import numpy as np\n"
+              "est = OpenPoseDnnEstimator(runtime='openvino')\n"
+              "assert est.describe()['runtime'] == 'openvino'\n"
+              "est.infer(np.zeros((240, 320, 3), np.uint8))\n")
+    # the model cache stays where it is (POSE_ROS_MODELS), only the home directory is new
+    cache = models.model_path(models.get_model("mobilenet_thin"), "weights").parent.parent
+    env = dict(os.environ, HOME=str(home), POSE_ROS_MODELS=str(cache))
+    env.pop("CI", None)   # openvino_telemetry turns itself off under CI=true: not what users run
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not (home / "intel").exists(), sorted(str(p.relative_to(home)) for p in home.rglob("*"))

@@ -71,7 +71,7 @@ def test_depth_clock_jumping_back_forgets_the_old_frames():
 
 
 def test_results_and_depth_from_two_threads_all_get_paired_exactly():
-    p = StampPairer(tolerance_ns=1 * MS, keep=600, max_pending=600)
+    p = StampPairer(tolerance_ns=1 * MS, keep=600, max_pending=600, window_ns=10_000 * MS)
     decided, lock = [], threading.Lock()
 
     def depth_feed():
@@ -98,3 +98,25 @@ def test_results_and_depth_from_two_threads_all_get_paired_exactly():
 def test_bad_arguments():
     with pytest.raises(ValueError):
         StampPairer(tolerance_ns=-1)
+
+
+def test_a_depth_flood_still_pairs_colour_frames_a_network_pass_behind():
+    """Depth at 500 Hz with a count-bounded buffer of 10 covered 20 ms: a colour frame finished
+    100 ms after its stamp never found its pair (reliability round 3, 3.5)."""
+    p = StampPairer(tolerance_ns=50 * MS)
+    for t in range(1000):                 # 2 s of depth at 500 Hz
+        p.add_depth(t * 2 * MS, t)
+    assert len(p._stamps) <= p.keep       # memory stays bounded by the count
+    for behind_ms in (0, 100, 300, 1000, 1900):
+        stamp = (999 * 2 - behind_ms) * MS
+        decided = p.add_result(stamp, behind_ms)[0]
+        assert decided.depth is not None, behind_ms
+        assert abs(decided.depth_stamp_ns - stamp) <= 50 * MS
+
+
+def test_depth_older_than_the_window_is_forgotten():
+    p = StampPairer(tolerance_ns=50 * MS, window_ns=500 * MS)
+    for t in range(0, 2001, 100):
+        p.add_depth(t * MS, t)
+    assert min(p._stamps) >= 1500 * MS
+    assert p.add_result(1000 * MS, "old")[0].depth is None

@@ -94,13 +94,24 @@ def depth_to_metres(data: bytes, width: int, height: int, step: int, encoding: s
 
 def intrinsics_for(k: Sequence[float], info_size: Tuple[int, int], image_size: Tuple[int, int]) -> np.ndarray:
     """The 3x3 K of a camera_info (``info_size`` = its width, height; 0 = unknown) for an
-    image of ``image_size``: scaled when the driver publishes the image at another size."""
+    image of ``image_size``: scaled when the driver publishes the image at another size.
+
+    Refused with the reason: a K that is not finite (a NaN fx once gave ``[nan, -0.47, 2.0]``
+    keypoints with score > 0), focal lengths that are not positive, and a camera_info of
+    another aspect ratio than the image (it would be stretched by different factors in x
+    and y: not the camera of this image, or not rectified to it).
+    """
     mat = np.asarray(k, np.float64).reshape(3, 3).copy()
-    if mat[0, 0] <= 0 or mat[1, 1] <= 0:
+    if not np.isfinite(mat).all():
+        raise DepthError(f"camera_info K is not finite: {mat.ravel().tolist()}")
+    if not (mat[0, 0] > 0 and mat[1, 1] > 0):
         raise DepthError("camera_info K has no focal length (uncalibrated camera?)")
     iw, ih = info_size
     w, h = image_size
     if iw > 0 and ih > 0 and (iw, ih) != (w, h):
+        if abs((iw / ih) / (w / h) - 1.0) > ASPECT_TOLERANCE:
+            raise DepthError(f"camera_info is for {iw}x{ih}, another aspect ratio than the image {w}x{h}: "
+                             "not this image's camera model")
         sx, sy = w / iw, h / ih
         mat[0, 0] *= sx
         mat[1, 1] *= sy
@@ -157,6 +168,24 @@ def check_sizes(depth_shape: Tuple[int, int], color_size: Tuple[int, int]) -> No
                          "(other aspect ratio); subscribe to the driver's depth aligned to colour")
 
 
+def no_3d_reason(persons: Sequence[Person], lifted: Sequence[Person3D], depth_m: np.ndarray,
+                 params: LiftParams = LiftParams()) -> str:
+    """Why a frame with persons gave no 3D keypoint at all, or "" when some came out.
+
+    Without it an all-NaN, negative or out-of-range depth image published an empty
+    ``persons_3d`` while the node's status said "ok".
+    """
+    if not persons or any(p.num_valid for p in lifted):
+        return ""
+    usable = np.isfinite(depth_m) & (depth_m >= params.min_m) & (depth_m <= params.max_m)
+    if not usable.any():
+        finite = depth_m[np.isfinite(depth_m)]
+        seen = f" (readings {finite.min():.2f}..{finite.max():.2f} m)" if finite.size else ""
+        return (f"the depth image has no reading in {params.min_m:g}..{params.max_m:g} m{seen}: "
+                "0/NaN everywhere, or out of range")
+    return "no detected keypoint has a depth reading near it"
+
+
 def lift_persons(persons: Sequence[Person], depth_m: np.ndarray, k: np.ndarray,
                  color_size: Tuple[int, int], params: LiftParams = LiftParams()) -> List[Person3D]:
     """Every person's keypoints in 3D (one :class:`Person3D` per person, same order).
@@ -186,6 +215,9 @@ def lift_persons(persons: Sequence[Person], depth_m: np.ndarray, k: np.ndarray,
     points = np.zeros((n_p * n_k, 3))
     if valid.any():
         points[valid] = back_project(uv[valid], z[valid], k)
+    # Whatever K or the depth held, nothing non-finite leaves with a score: a point is real or absent.
+    valid &= np.isfinite(points).all(axis=1)
+    points[~valid] = 0.0
     scores = np.where(valid, kps[:, :, 2].reshape(-1), 0.0).astype(np.float32)
     points, scores = points.reshape(n_p, n_k, 3), scores.reshape(n_p, n_k)
     return [Person3D(track_id=p.track_id, score=float(p.score), points=points[i], scores=scores[i])

@@ -68,6 +68,32 @@ def file_digests(path: Path, algorithms=("sha256",)) -> Dict[str, str]:
     return {alg: h.hexdigest() for alg, h in hashers.items()}
 
 
+# Digests of files already hashed, by identity: (path, device, inode, size, mtime, ctime). A node
+# retrying a load every few seconds re-hashed a broken 1 GiB file each time (8.5 s of stalled
+# output per retry); an unchanged file is not read again, and any write, copy or rename onto the
+# path changes its ctime (which no user can set back), so a replaced file is still hashed anew.
+_DIGEST_MEMO: Dict[tuple, Dict[str, str]] = {}
+_MEMO_MAX = 64
+
+
+def _identity(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def digests_of(path: Path, algorithms) -> Dict[str, str]:
+    """:func:`file_digests`, read once per version of the file."""
+    key = _identity(path)
+    known = _DIGEST_MEMO.get(key, {})
+    missing = [a for a in algorithms if a not in known]
+    if missing:
+        known = {**known, **file_digests(path, missing)}
+        if key not in _DIGEST_MEMO and len(_DIGEST_MEMO) >= _MEMO_MAX:
+            _DIGEST_MEMO.pop(next(iter(_DIGEST_MEMO)))
+        _DIGEST_MEMO[key] = known
+    return {a: known[a] for a in algorithms}
+
+
 @dataclass
 class FileStatus:
     role: str
@@ -95,7 +121,8 @@ class ModelStatus:
         return self.state in (VERIFIED, UNVERIFIED)
 
 def check_file(fs: FileSpec, path: Path) -> FileStatus:
-    """Size + digest check of one file against ``fs`` (always reads the whole file)."""
+    """Size + digest check of one file against ``fs``: the size first (a file of the wrong size
+    is never read), then the digests, read once per version of the file (:func:`digests_of`)."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -103,7 +130,7 @@ def check_file(fs: FileSpec, path: Path) -> FileStatus:
     if fs.size is not None and size != fs.size:
         return FileStatus(fs.role, path, CORRUPT, f"size {size} bytes, expected {fs.size}")
     expected = fs.expected_digests()
-    got = file_digests(path, sorted(set(expected) | {"sha256"}))
+    got = digests_of(path, sorted(set(expected) | {"sha256"}))
     wrong = [alg for alg, hexd in expected.items() if got[alg] != hexd]
     if wrong:
         return FileStatus(fs.role, path, CORRUPT,

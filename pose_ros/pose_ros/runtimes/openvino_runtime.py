@@ -21,6 +21,7 @@ is done inside the compiled graph by OpenVINO's pre/post-processor.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Optional
 
@@ -36,6 +37,14 @@ _PRECISION_HINTS = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
 
 
 def _openvino():
+    # `import openvino` imports its model converter (openvino.tools.ovc), which starts
+    # openvino_telemetry: on by default without a consent file, it writes ~/intel/openvino_ga_cid
+    # and counts runs in ~/intel/stats. A robot's perception node must not write to the home
+    # directory nor collect usage data. OpenVINO's converter ships its own fallback for an
+    # environment without the telemetry package (telemetry_stub, taken on ImportError), and a
+    # None in sys.modules is Python's documented way to make an import fail: so this process
+    # runs OpenVINO as if openvino-telemetry were not installed. Unless something imported it first.
+    sys.modules.setdefault("openvino_telemetry", None)
     import openvino  # noqa: PLC0415 - optional dependency, imported on first use
 
     return openvino
