@@ -33,9 +33,10 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "pose_node = pose_ros.ros.pose_node.node:main",
-            "image_source = pose_ros.apps.image_source:main",
-            "pose_recorder = pose_ros.apps.recorder:main",
+            # apps.console: a signal while the node still imports is a quiet exit
+            "pose_node = pose_ros.apps.console:pose_node",
+            "image_source = pose_ros.apps.console:image_source",
+            "pose_recorder = pose_ros.apps.console:pose_recorder",
             "pose_ros_models = pose_ros.models.cli:main",
             "pose_ros_infer = pose_ros.apps.infer_cli:main",
         ],

@@ -12,10 +12,13 @@ initialization failed") must still stop the node rather than leave it running de
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 PKG_ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +127,6 @@ NODE = textwrap.dedent("""
 def _orphan_after_launcher_killed(flag: str, wait_s: float):
     """Start a node under a launcher, SIGKILL the launcher (what a SIGTERM to ros2 launch amounts
     to for its children), and return the node's pid and whether it is still alive ``wait_s`` later."""
-    import os
     import signal
     import time
 
@@ -158,3 +160,37 @@ def test_a_node_started_by_hand_may_outlive_its_parent():
     """Without the launcher's flag (a shell, nohup, setsid) the node is left alone."""
     _, alive = _orphan_after_launcher_killed("none", wait_s=2.0)
     assert alive
+
+
+# --------------------------------------------------------------------------- a signal while importing
+
+SLOW_IMPORT = textwrap.dedent("""
+    import os, signal, sys, time
+    os.kill(os.getpid(), getattr(signal, os.environ["PROBE_SIGNAL"]))
+    time.sleep(5)   # what importing rclpy, cv2 and numpy costs a node, roughly
+    def main():
+        print("main ran")
+        return 7
+""")
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_a_console_script_imports_its_node_is_a_quiet_exit(tmp_path, sig):
+    """pose_node under `ros2 launch` got Ctrl-C while importing: a traceback through importlib."""
+    (tmp_path / "slow_node.py").write_text(SLOW_IMPORT)
+    env = dict(os.environ, PROBE_SIGNAL=sig, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PKG_ROOT)]))
+    done = subprocess.run([sys.executable, "-m", "pose_ros.apps.console", "slow_node"], cwd=PKG_ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    plain = subprocess.run([sys.executable, "-c", "import slow_node"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert plain.returncode != 0   # what happened before: a traceback (SIGINT) or -15 (SIGTERM)
+
+
+def test_the_console_entry_runs_main_when_not_interrupted(tmp_path):
+    (tmp_path / "quick_node.py").write_text("def main():\n    print('main ran')\n    return 7\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PKG_ROOT)]))
+    done = subprocess.run([sys.executable, "-m", "pose_ros.apps.console", "quick_node"], cwd=PKG_ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout.strip()) == (7, "main ran"), done.stderr
