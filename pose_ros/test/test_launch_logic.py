@@ -474,3 +474,16 @@ def test_real_names_pass_the_launch_checks() -> None:
     assert ll.pose_node_parameters(webcam_args(runtime="auto", device="GPU.1"), None)[0]["device"] == "GPU.1"
     with pytest.raises(ValueError, match="unknown device 'npu'"):   # cv2.dnn has no npu
         ll.pose_node_parameters(webcam_args(runtime="opencv", device="npu"), None)
+
+
+def test_a_failed_node_makes_the_launch_exit_1_and_a_clean_end_does_not() -> None:
+    """`ros2 launch` exits 0 after any Shutdown; only an exception out of an event handler makes
+    it exit 1 (checked with launch 3.4.3: rc 1 for webcam.launch.py on a missing device, for
+    demo.launch.py on a missing video, and when the pose node is killed)."""
+    from types import SimpleNamespace
+
+    camera = ll.camera_plan(webcam_args(video_device="/dev/video7"), False)
+    handler = ll.node_kwargs(camera)["on_exit"]
+    with pytest.raises(ll.LaunchFailed, match="/dev/video7.*exit status 1"):
+        handler(SimpleNamespace(returncode=1), SimpleNamespace(is_shutdown=False))
+    assert handler(SimpleNamespace(returncode=-2), SimpleNamespace(is_shutdown=True)) is None   # Ctrl-C

@@ -115,9 +115,18 @@ def on_exit_handler(plan: Plan) -> Callable[[Any, Any], Optional[list]]:
         from launch.actions import Shutdown
 
         level, reason = decided
-        getattr(launch.logging.get_logger("pose_ros"), level)(reason)
+        if level == "error":
+            # After a Shutdown, `ros2 launch` exits 0 whatever the cause; an exception raised by
+            # an event handler is the one way to make it exit 1 (launch_service.run), and it
+            # shuts the other nodes down the same way; launch logs the reason as an ERROR line.
+            raise LaunchFailed(reason)
+        launch.logging.get_logger("pose_ros").info(reason)
         return [Shutdown(reason=reason)]
     return handle
+
+
+class LaunchFailed(RuntimeError):
+    """A node the launch cannot do without failed: ``ros2 launch`` exits 1 with this reason."""
 
 
 def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) -> Dict[str, Any]:
