@@ -111,15 +111,15 @@ def on_exit_handler(plan: Plan) -> Callable[[Any, Any], Optional[list]]:
         decided = exit_reason(plan, getattr(event, "returncode", None), bool(getattr(context, "is_shutdown", False)))
         if decided is None:
             return None
-        import launch.logging
-        from launch.actions import Shutdown
-
         level, reason = decided
         if level == "error":
             # After a Shutdown, `ros2 launch` exits 0 whatever the cause; an exception raised by
             # an event handler is the one way to make it exit 1 (launch_service.run), and it
             # shuts the other nodes down the same way; launch logs the reason as an ERROR line.
             raise LaunchFailed(reason)
+        import launch.logging
+        from launch.actions import Shutdown
+
         launch.logging.get_logger("pose_ros").info(reason)
         return [Shutdown(reason=reason)]
     return handle
