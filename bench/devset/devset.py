@@ -2,8 +2,16 @@
 
 Images come from Debian's opencv-doc samples (``/usr/share/doc/opencv-doc/examples/data``);
 a vtest.avi frame is named ``vtest.avi#<index>`` and decoded by reading the video from the
-start (seeking is not frame-exact for every codec). Labels are one YAML file per image in
-``labels/`` (see README.md); ``build_coco.py`` turns them into ``devset_coco.json``.
+start (seeking is not frame-exact for every codec). ``vtest.avi#<a>+<b>`` is a mosaic: the
+frames at half size, two to a row (768x288 for two frames): people half as tall seen at the
+same scale as in a whole frame, which is what a farther camera sees. (A lone half-size frame
+would not do: the estimator letterboxes every image to its fixed input, so its people would
+come back full size; a 768-wide mosaic is scaled like a 768x576 frame, width-bound.)
+
+Two subsets, reported separately so rows stay comparable: ``original`` (``labels/*.yaml``,
+``devset_coco.json``) and ``far`` (``labels/far/*.yaml``, ``devset_far_coco.json``: people
+20-60 px tall); ``load_coco("original" | "far" | "all")`` reads them. Labels are one YAML file
+per image (see README.md); ``python bench/devset/devset.py build`` writes the json files.
 
 ``python bench/devset/devset.py crop IMAGE X0 Y0 X1 Y1 [--zoom 4] [--labels] -o out.png``
 renders a zoomed crop with a labelled pixel grid (and the labels drawn back on), which is
@@ -26,7 +34,13 @@ import yaml
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 HERE = Path(__file__).resolve().parent
 LABELS = HERE / "labels"
-COCO_JSON = HERE / "devset_coco.json"
+#: Subsets in id order (the original images keep the ids they had before ``far`` existed).
+SUBSETS = ("original", "far")
+LABEL_DIRS = {"original": LABELS, "far": LABELS / "far"}
+COCO_JSONS = {"original": HERE / "devset_coco.json", "far": HERE / "devset_far_coco.json"}
+COCO_JSON = COCO_JSONS["original"]
+#: Side of each frame in a ``+`` mosaic, relative to the video's.
+MOSAIC_SCALE = 0.5
 
 #: COCO-17 keypoint names in COCO order, and the short names used in the label files.
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -63,28 +77,55 @@ def _video_frames(name: str, wanted: Tuple[int, ...]) -> Dict[int, np.ndarray]:
     return out
 
 
+def mosaic(frames: List[np.ndarray]) -> np.ndarray:
+    """Frames at ``MOSAIC_SCALE``, two to a row in reading order: as wide as one frame."""
+    if not frames or len(frames) % 2:
+        raise ValueError(f"a mosaic takes an even number of frames, not {len(frames)}")
+    h, w = frames[0].shape[:2]
+    size = (round(w * MOSAIC_SCALE), round(h * MOSAIC_SCALE))
+    small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    return np.vstack([np.hstack(small[i:i + 2]) for i in range(0, len(small), 2)])
+
+
 def load_images(names: List[str]) -> Dict[str, np.ndarray]:
-    """BGR images by dev-set name (``basketball1.png``, ``vtest.avi#120``), each video read once."""
+    """BGR images by dev-set name (``basketball1.png``, ``vtest.avi#120``,
+    ``vtest.avi#180+300``), each video read once."""
     out: Dict[str, np.ndarray] = {}
-    by_video: Dict[str, List[int]] = {}
+    by_video: Dict[str, List[str]] = {}
     for name in names:
         if "#" in name:
-            video, frame = name.split("#", 1)
-            by_video.setdefault(video, []).append(int(frame))
+            video, _ = name.split("#", 1)
+            by_video.setdefault(video, []).append(name)
         else:
             image = cv2.imread(str(DATA / name), cv2.IMREAD_COLOR)
             if image is None:
                 raise FileNotFoundError(f"{DATA / name} not readable (apt install opencv-doc)")
             out[name] = image
-    for video, frames in by_video.items():
-        decoded = _video_frames(video, tuple(sorted(set(frames))))
-        for f in frames:
-            out[f"{video}#{f}"] = decoded[f]
+    for video, wanted in by_video.items():
+        indices = {n: [int(f) for f in n.split("#", 1)[1].split("+")] for n in wanted}
+        decoded = _video_frames(video, tuple(sorted({f for fs in indices.values() for f in fs})))
+        for name, frames in indices.items():
+            out[name] = decoded[frames[0]] if len(frames) == 1 else mosaic([decoded[f] for f in frames])
     return out
 
 
-def label_files() -> List[Path]:
-    return sorted(LABELS.glob("*.yaml"))
+def label_files(subset: str = "all") -> List[Path]:
+    """Label files of ``subset`` (``original``, ``far`` or ``all``), subsets in ``SUBSETS`` order."""
+    return [f for s in _subsets(subset) for f in sorted(LABEL_DIRS[s].glob("*.yaml"))]
+
+
+def _subsets(subset: str) -> Tuple[str, ...]:
+    if subset == "all":
+        return SUBSETS
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown dev-set subset {subset!r} (use {', '.join(SUBSETS)} or all)")
+    return (subset,)
+
+
+def label_path(name: str) -> Optional[Path]:
+    """The label file of image ``name`` in any subset, or None."""
+    stem = name.replace(".", "_").replace("#", "_") + ".yaml"
+    return next((d / stem for d in LABEL_DIRS.values() if (d / stem).exists()), None)
 
 
 def read_labels(path: Path) -> dict:
@@ -101,16 +142,19 @@ def read_labels(path: Path) -> dict:
     return data
 
 
-def build_coco() -> dict:
-    """The COCO keypoints ground truth of every label file.
+def build_coco(subset: str = "all") -> dict:
+    """The COCO keypoints ground truth of the label files of ``subset``.
 
-    Images get ids in label-file order (sorted names). A person's ``area`` (OKS's scale) is
+    Image and annotation ids are numbered over all subsets in label-file order (``SUBSETS``
+    order, then sorted names) whichever subset is built, so the ``original`` ids never change
+    and the subsets' ids never collide; every image carries its ``subset``. A person's ``area`` (OKS's scale) is
     the area of its labelled box: COCO uses the segment area, which is smaller, so OKS here
     is somewhat more lenient than on COCO. An ``ignore`` box becomes an ``iscrowd``
     annotation without keypoints: detections there are neither matches nor false positives.
     """
+    wanted = _subsets(subset)
     images, annotations = [], []
-    files = label_files()
+    files = label_files("all")
     labels = [read_labels(f) for f in files]
     names = [lab["image"] for lab in labels]
     decoded = load_images(names)
@@ -118,7 +162,9 @@ def build_coco() -> dict:
     for image_id, (path, lab) in enumerate(zip(files, labels), start=1):
         name = lab["image"]
         w, h = sizes[name]
-        images.append({"id": image_id, "file_name": name, "width": w, "height": h, "labels": path.name})
+        part = next(s for s in SUBSETS if path.parent == LABEL_DIRS[s])
+        images.append({"id": image_id, "file_name": name, "width": w, "height": h,
+                       "labels": str(path.relative_to(LABELS)), "subset": part})
         for person in lab.get("people") or []:
             kp = [0] * (3 * len(SHORT))
             for short, (x, y, v) in (person.get("kp") or {}).items():
@@ -136,16 +182,32 @@ def build_coco() -> dict:
                 "keypoints": [0] * (3 * len(SHORT)), "num_keypoints": 0,
                 "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
                 "area": float((x1 - x0) * (y1 - y0)), "note": "ignore region"})
-    return {"info": {"description": "pose_ros accuracy dev set, hand-labelled (see README.md)"},
-            "images": images, "annotations": annotations,
+    keep = {i["id"] for i in images if i["subset"] in wanted}
+    return {"info": {"description": "pose_ros accuracy dev set, hand-labelled (see README.md)",
+                     "subset": subset},
+            "images": [i for i in images if i["id"] in keep],
+            "annotations": [a for a in annotations if a["image_id"] in keep],
             "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17),
                             "skeleton": [[a + 1, b + 1] for a, b in LIMBS]}]}
 
 
-def write_coco(path: Path = COCO_JSON) -> dict:
-    data = build_coco()
-    path.write_text(json.dumps(data, indent=1) + "\n")
-    return data
+def write_coco() -> Dict[str, dict]:
+    """Write one json per subset; returns them by subset."""
+    out = {}
+    for subset in SUBSETS:
+        out[subset] = build_coco(subset)
+        COCO_JSONS[subset].write_text(json.dumps(out[subset], indent=1) + "\n")
+    return out
+
+
+def load_coco(subset: str = "original") -> dict:
+    """The committed ground truth of ``subset``: ``original``, ``far``, or ``all`` (both merged;
+    their ids are disjoint by construction). What ``bench_accuracy`` scores against."""
+    parts = [json.loads(COCO_JSONS[s].read_text()) for s in _subsets(subset)]
+    merged = dict(parts[0], images=[i for p in parts for i in p["images"]],
+                  annotations=[a for p in parts for a in p["annotations"]])
+    merged["info"] = dict(parts[0]["info"], subset=subset)
+    return merged
 
 
 # --------------------------------------------------------------------------- labelling aid
@@ -216,16 +278,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("build", help=f"write {COCO_JSON.name} from the label files")
     args = ap.parse_args(argv)
     if args.cmd == "build":
-        data = write_coco()
-        people = sum(1 for a in data["annotations"] if not a["iscrowd"])
-        print(f"{COCO_JSON}: {len(data['images'])} images, {people} people, "
-              f"{len(data['annotations']) - people} ignore regions")
+        for subset, data in write_coco().items():
+            people = sum(1 for a in data["annotations"] if not a["iscrowd"])
+            print(f"{COCO_JSONS[subset]}: {len(data['images'])} images, {people} people, "
+                  f"{len(data['annotations']) - people} ignore regions")
         return 0
     image = load_images([args.image])[args.image]
     labels = None
     if args.labels:
-        path = LABELS / (args.image.replace(".", "_").replace("#", "_") + ".yaml")
-        labels = read_labels(path) if path.exists() else None
+        path = label_path(args.image)
+        labels = read_labels(path) if path else None
     cv2.imwrite(args.output, render_crop(image, tuple(args.box), args.zoom, args.grid, labels))
     return 0
 

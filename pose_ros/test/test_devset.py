@@ -1,9 +1,11 @@
-"""The hand-labelled accuracy dev set (bench/devset): labels readable, COCO json up to date."""
+"""The hand-labelled accuracy dev set (bench/devset): labels readable, COCO json up to date,
+the ``original`` and ``far`` subsets kept apart."""
 
 import importlib.util
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -22,22 +24,74 @@ def devset():
 
 @pytest.fixture(scope="module")
 def built(devset):
-    return devset.build_coco()
+    """Both subsets."""
+    return devset.build_coco("all")
 
 
-def test_the_committed_coco_json_is_built_from_the_label_files(devset, built):
-    committed = json.loads(devset.COCO_JSON.read_text())
-    assert committed == json.loads(json.dumps(built)), \
-        "bench/devset/devset_coco.json is stale: run python bench/devset/devset.py build"
+def _subset(gt, name):
+    ids = {i["id"] for i in gt["images"] if i["subset"] == name}
+    return ([i for i in gt["images"] if i["id"] in ids],
+            [a for a in gt["annotations"] if a["image_id"] in ids and not a["iscrowd"]])
+
+
+@pytest.mark.parametrize("subset", ["original", "far"])
+def test_the_committed_coco_json_is_built_from_the_label_files(devset, subset):
+    committed = json.loads(devset.COCO_JSONS[subset].read_text())
+    assert committed == json.loads(json.dumps(devset.build_coco(subset))), \
+        f"bench/devset/{devset.COCO_JSONS[subset].name} is stale: run python bench/devset/devset.py build"
 
 
 def test_the_dev_set_has_the_size_the_issue_asks_for(built):
-    people = [a for a in built["annotations"] if not a["iscrowd"]]
-    vtest = [i for i in built["images"] if i["file_name"].startswith("vtest.avi#")]
+    images, people = _subset(built, "original")
+    vtest = [i for i in images if i["file_name"].startswith("vtest.avi#")]
     assert len(people) >= 60
     assert len(vtest) >= 20
     for still in ("basketball1.png", "basketball2.png", "messi5.jpg"):
-        assert any(i["file_name"] == still for i in built["images"])
+        assert any(i["file_name"] == still for i in images)
+
+
+def test_the_far_subset_holds_small_people_seen_at_the_originals_scale(built):
+    """What makes it "far": people 20-60 px tall in 768-wide images (letterboxed width-bound
+    like the 768x576 frames, so the estimator sees them at half the size of the original
+    pedestrians, not upscaled back), and no more people per image than COCO's 20 detections."""
+    images, people = _subset(built, "far")
+    assert len(people) >= 25
+    assert all(i["width"] == 768 and i["height"] <= 576 for i in images)
+    heights = np.array([a["bbox"][3] for a in people])
+    assert ((heights >= 20) & (heights <= 60)).all(), sorted(heights)
+    original = np.array([a["bbox"][3] for a in _subset(built, "original")[1]])
+    assert np.median(heights) < 0.6 * np.median(original)
+    for image in built["images"]:
+        assert sum(a["image_id"] == image["id"] and not a["iscrowd"] for a in built["annotations"]) <= 20
+
+
+def test_subsets_load_apart_and_together_with_disjoint_ids(devset, built):
+    original, far, both = (devset.load_coco(s) for s in ("original", "far", "all"))
+    assert {i["subset"] for i in original["images"]} == {"original"}
+    assert {i["subset"] for i in far["images"]} == {"far"}
+    assert both["images"] == original["images"] + far["images"]
+    assert both["annotations"] == original["annotations"] + far["annotations"]
+    assert len({i["id"] for i in both["images"]}) == len(both["images"])
+    assert len({a["id"] for a in both["annotations"]}) == len(both["annotations"])
+    assert json.loads(json.dumps(built))["images"] == both["images"]
+    with pytest.raises(ValueError, match="subset"):
+        devset.load_coco("near")
+
+
+def test_a_mosaic_is_its_frames_at_half_size_side_by_side(devset):
+    name = "vtest.avi#700+740"
+    frames = devset.load_images(["vtest.avi#700", "vtest.avi#740"])
+    image = devset.load_images([name])[name]
+    h, w = frames["vtest.avi#700"].shape[:2]
+    assert image.shape == (h // 2, w, 3)
+    half = (w // 2, h // 2)
+    left = cv2.resize(frames["vtest.avi#700"], half, interpolation=cv2.INTER_AREA)
+    right = cv2.resize(frames["vtest.avi#740"], half, interpolation=cv2.INTER_AREA)
+    assert np.array_equal(image[:, :w // 2], left)
+    assert np.array_equal(image[:, w // 2:], right)
+    assert not np.array_equal(left, right)
+    with pytest.raises(ValueError, match="even"):
+        devset.mosaic([frames["vtest.avi#700"]] * 3)
 
 
 def test_every_labelled_keypoint_lies_in_its_image_and_near_its_box(built):
