@@ -364,7 +364,7 @@ def test_demo_killed_leaves_no_process(tmp_path, moment):
 
 
 def test_snapshot_picker_spreads_the_best_frames_over_the_run():
-    from pose_ros.apps.recorder import SnapshotPicker
+    from pose_ros.apps.snapshots import SnapshotPicker
 
     rng = np.random.default_rng(0)
     people = rng.integers(0, 4, 301)

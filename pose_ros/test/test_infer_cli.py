@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -12,9 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pose_ros.apps.infer_cli import Progress, classify_input, main, parse_size
+from pose_ros.apps import infer_cli
+from pose_ros.apps.infer_cli import classify_input, main, parse_size
+from pose_ros.apps.progress import Progress
+from pose_ros.core.persons import Person
+from pose_ros.core.postprocess import PersonStream, StreamParams
 from pose_ros.core.skeletons import COCO18
 from pose_ros.formats.keypoints_json import read_jsonl, validate_record
+from pose_ros.media.source_kinds import list_images
 from sample_media import video_frame_shapes
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -200,3 +206,120 @@ def test_progress_line_counts_and_ends(tmp_path):
     lines = (tmp_path / "log").read_text().splitlines()
     assert lines[0].startswith("[") and "1/4 frames" in lines[0]      # first update is shown
     assert "4/4 frames 100%" in lines[-1]                              # close() shows the end
+
+
+def test_progress_line_on_a_terminal_is_redrawn_in_place():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    p = Progress(2, stream=term)
+    p.update()
+    p.update()
+    p.close()
+    text = term.getvalue()
+    assert text.startswith("\r[") and text.endswith("\n") and text.count("\n") == 1
+    assert "2/2 frames 100%" in text.split("\r")[-1]
+
+
+def test_folder_plays_in_the_natural_order_image_source_uses(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(BASKETBALL, src / "frame10.png")
+    shutil.copy(MESSI, src / "frame2.jpg")
+    shutil.copy(BASKETBALL, src / "still")   # no extension: an image by its content
+    (src / "notes.txt").write_text("not an image")
+    assert classify_input(str(src / "still")).kind == "image"
+    out = tmp_path / "out"
+    assert main([str(src), "-o", str(out), "-q"]) == 0
+    records = read_jsonl(str(out / "keypoints.jsonl"))
+    order = ["frame2.jpg", "frame10.png", "still"]
+    assert [r["source"] for r in records] == order == [p.name for p in list_images(src)]
+    assert [r["frame"] for r in records] == [0, 1, 2]
+    # Unrelated stills are not tracked: ids are positions within the image, not track ids.
+    assert records[1]["people"]
+    assert all([p["id"] for p in r["people"]] == [str(i) for i in range(len(r["people"]))] for r in records)
+
+
+class _Spy:
+    """The real estimator, keeping a copy of each frame's raw persons: the CLI smooths them in
+    place, and the model's output varies with the machine's load (its frame budget), so a second
+    run cannot stand in for the raw output of the first."""
+
+    def __init__(self, estimator) -> None:
+        self._estimator = estimator
+        self.raw: list = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._estimator, name)
+
+    def infer(self, image):
+        result = self._estimator.infer(image)
+        self.raw.append([Person(p.keypoints.copy(), p.score) for p in result.persons])
+        return result
+
+
+def _run_spied(monkeypatch, argv: list) -> list:
+    """main(argv) with the real estimator under a _Spy; returns the raw persons of every frame."""
+    spies = []
+    real_load = infer_cli.load
+    monkeypatch.setattr(infer_cli, "load", lambda args: spies.append(_Spy(real_load(args))) or spies[-1])
+    assert main(argv) == 0
+    return spies[0].raw
+
+
+def _xy(person_record) -> np.ndarray:
+    return np.array([[k["x"], k["y"]] for k in person_record["keypoints"]])
+
+
+@pytest.fixture
+def shaky_clip(tmp_path) -> Path:
+    """The two basketball players, filmed by a shaking hand: 8 frames of basketball1.png, each
+    shifted by a few pixels, as a 10 fps MJPG video. Large people are found whatever input size
+    the model's frame budget picks on a busy machine; the shake gives smoothing work to do."""
+    image = cv2.imread(str(BASKETBALL))
+    rng = np.random.default_rng(3)
+    path = tmp_path / "shaky.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (image.shape[1], image.shape[0]))
+    for dx, dy in rng.uniform(-6.0, 6.0, (8, 2)):
+        writer.write(cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), (image.shape[1], image.shape[0]),
+                                    borderMode=cv2.BORDER_REPLICATE))
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("smooth", [True, False], ids=["smoothed", "no-smooth"])
+def test_video_goes_through_the_nodes_person_stream(tmp_path, monkeypatch, shaky_clip, smooth):
+    path = tmp_path / "k.jsonl"
+    argv = [str(shaky_clip), "-q", "-o", str(tmp_path / "v.mp4"), "--json", str(path)]
+    raw = _run_spied(monkeypatch, argv + ([] if smooth else ["--no-smooth"]))
+    records = read_jsonl(str(path))
+    assert len(records) == len(raw) == 8 and all(raw)
+
+    # The node's PersonStream over the model's raw output, on the video's stamps, is the CLI's output.
+    stream = PersonStream(StreamParams(smoothing=smooth))
+    moved = 0.0
+    for frame, record in zip(raw, records):
+        before = [p.keypoints[:, :2].copy() for p in frame]
+        replayed = stream.update(frame, record["stamp"])
+        assert [p["id"] for p in record["people"]] == [p.track_id for p in replayed]
+        for mine, theirs, was in zip(replayed, record["people"], before):
+            np.testing.assert_allclose(_xy(theirs), mine.keypoints[:, :2], atol=0.006)   # JSON rounds to 0.01
+            moved = max(moved, float(np.abs(_xy(theirs) - was).max()))
+    ids = [p["id"] for r in records for p in r["people"]]
+    assert "0" not in ids   # track ids count from 1; an untracked person's id is its position
+    if smooth:
+        assert moved > 0.5   # smoothing moved keypoints by more than rounding could
+    else:
+        assert moved < 0.006
+
+
+def test_no_track_turns_tracking_and_smoothing_off(tmp_path, shaky_clip):
+    path = tmp_path / "k.jsonl"
+    assert main([str(shaky_clip), "--max-frames", "3", "-q", "-o", str(tmp_path / "v.mp4"), "--json", str(path),
+                 "--no-track"]) == 0
+    records = read_jsonl(str(path))
+    assert all(r["people"] for r in records)   # tracked, no id would be "0"
+    for r in records:
+        assert [p["id"] for p in r["people"]] == [str(i) for i in range(len(r["people"]))]

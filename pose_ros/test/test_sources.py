@@ -4,6 +4,8 @@ approximate and calibrated intrinsics, and the prefetching reader thread."""
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -11,17 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pose_ros.media.camera_model import approximate_camera_model, load_camera_model
+from pose_ros.media.source_kinds import SourceError, SourceSpec, classify_source, list_images
 from pose_ros.media.sources import (
     FALLBACK_FPS,
     FrameSource,
     Prefetcher,
-    SourceError,
-    SourceSpec,
-    approximate_camera_model,
-    classify_source,
     fit_frame,
-    list_images,
-    load_camera_model,
     open_source,
     publish_rate,
     target_size,
@@ -344,3 +342,31 @@ def test_prefetcher_close_closes_at_once_when_the_reader_has_ended(folder: Path)
     assert src.closes == 1 and not src.closed_during_read and not pre.running
     idle = _StallingSource(open_source(str(folder)), live=False)
     assert Prefetcher(idle).close() is True and idle.closes == 1   # never started
+
+
+def test_one_rule_for_what_is_an_image(tmp_path: Path) -> None:
+    shutil.copy(DATA / "messi5.jpg", tmp_path / "photo")        # no extension: by content
+    (tmp_path / "clip.txt").write_text("hello")                  # neither: tried as a video
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")  # by extension, even if corrupt
+    assert classify_source(str(tmp_path / "photo")) == SourceSpec("image", str(tmp_path / "photo"))
+    assert classify_source(str(tmp_path / "clip.txt")).kind == "video"
+    assert classify_source(str(tmp_path / "broken.png")).kind == "image"
+    assert [p.name for p in list_images(tmp_path)] == ["broken.png", "photo"]
+
+
+def test_natural_order_does_not_depend_on_the_listing(tmp_path: Path) -> None:
+    for name in ("b.png", "a.png", "A.png", "frame10.png", "frame9.png"):
+        shutil.copy(DATA / "messi5.jpg", tmp_path / name)
+    # Case does not order (a and A are neighbours), the name breaks the tie: the same on every file system.
+    assert [p.name for p in list_images(tmp_path)] == ["A.png", "a.png", "b.png", "frame9.png", "frame10.png"]
+
+
+def test_a_file_named_like_a_camera_index_is_the_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(VIDEO, tmp_path / "7")
+    assert classify_source("7") == SourceSpec("video", "7")
+    assert classify_source("8", check_devices=False) == SourceSpec("device", 8)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="not a regular file"):
+        classify_source(str(fifo))

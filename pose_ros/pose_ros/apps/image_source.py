@@ -7,7 +7,7 @@ can replay a recorded video. Publishes, with the same header on both:
 * ``image_raw`` (sensor_msgs/Image, bgr8)
 * ``camera_info`` (sensor_msgs/CameraInfo): from ``camera_info_file`` when given, else an
   *approximate* ideal pinhole built from ``fov_deg`` (no distortion; see
-  :func:`pose_ros.media.sources.approximate_camera_model`). Do not use it for metric work.
+  :func:`pose_ros.media.camera_model.approximate_camera_model`). Do not use it for metric work.
 * ``depth/image_raw`` (sensor_msgs/Image, 16UC1 mm or 32FC1 m), only with ``depth_source``:
   recorded depth aligned to the colour frames (:mod:`pose_ros.media.depth_frames`), frame ``i``
   with colour frame ``i``, so RGB-D pipelines run without an RGB-D camera.
@@ -31,7 +31,6 @@ import sys
 import time
 from typing import Any, Optional, Tuple
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -40,19 +39,14 @@ from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from pose_ros.media.camera_model import CameraModel, approximate_camera_model, load_camera_model
 from pose_ros.media.depth_frames import DepthFrames, DepthSourceError
 from pose_ros.media.image_convert import bgr_to_raw
-from pose_ros.media.sources import (
-    CameraModel,
-    FrameSource,
-    Prefetcher,
-    SourceError,
-    approximate_camera_model,
-    load_camera_model,
-    open_source,
-    publish_rate,
-)
+from pose_ros.media.source_kinds import SourceError
+from pose_ros.media.sources import FrameSource, Prefetcher, open_source, publish_rate
+from pose_ros.ros import parameters
 from pose_ros.ros.node_runner import SPIN_SLICE_S, run
+from pose_ros.ros.parameters import Param, ParamValueError
 from pose_ros.ros.qos import RELIABILITY
 
 # Upper bound on waiting for reliable readers to acknowledge the last frames at exit. The
@@ -60,68 +54,35 @@ from pose_ros.ros.qos import RELIABILITY
 # DDS acknowledges on its heartbeat (3 s in Fast DDS), hence a bound, not a full wait.
 _ACK_TIMEOUT_S = 1.0
 
-
-class ConfigError(ValueError):
-    """A parameter value the node cannot work with; the message names the parameter."""
-
-
-def _int_range(lo: int, hi: int) -> list:
-    return [IntegerRange(from_value=lo, to_value=hi, step=1)]
-
-
-def _float_descriptor(description: str, lo: float, hi: float) -> ParameterDescriptor:
-    # dynamic_typing lets `-p rate_hz:=20` (an integer) through; _float() converts and checks.
-    return ParameterDescriptor(
-        description=description, type=ParameterType.PARAMETER_DOUBLE, dynamic_typing=True,
-        read_only=True, floating_point_range=[FloatingPointRange(from_value=lo, to_value=hi)])
-
-
-_PARAMETERS = {
-    # dynamic_typing: `-p source:=0` arrives as an integer, meaning camera 0.
-    "source": ("0", ParameterDescriptor(
-        description="camera index (0), device (/dev/video0), stream URL, video file, image "
-                    "file or folder of images (played in natural order)",
-        type=ParameterType.PARAMETER_STRING, dynamic_typing=True, read_only=True)),
-    "rate_hz": (0.0, _float_descriptor(
-        "publishing rate; 0 = the source's own fps, or 30 Hz when it has none (folders)",
-        0.0, 1000.0)),
-    "loop": (False, ParameterDescriptor(
-        description="restart a video, image or folder at its end instead of exiting",
-        read_only=True)),
-    "frame_id": ("camera_optical_frame", ParameterDescriptor(
-        description="header.frame_id: the camera's optical frame (REP-103: z forward, "
-                    "x right, y down)", read_only=True)),
-    "width": (0, ParameterDescriptor(
-        description="output width in pixels; 0 = native (keeps the aspect ratio if height is set)",
-        read_only=True, integer_range=_int_range(0, 16384))),
-    "height": (0, ParameterDescriptor(
-        description="output height in pixels; 0 = native (keeps the aspect ratio if width is set)",
-        read_only=True, integer_range=_int_range(0, 16384))),
-    "max_frames": (0, ParameterDescriptor(
-        description="exit (status 0) after publishing this many frames; 0 = unlimited",
-        read_only=True, integer_range=_int_range(0, 2**31 - 1))),
-    "fov_deg": (60.0, _float_descriptor(
-        "horizontal field of view for the approximate camera_info used without calibration",
-        1.0, 179.0)),
-    "camera_info_file": ("", ParameterDescriptor(
-        description="ROS camera calibration YAML (path or file:// URL); empty = approximate "
-                    "pinhole from fov_deg", read_only=True)),
-    "reliability": ("reliable", ParameterDescriptor(
-        description="QoS reliability of both topics", additional_constraints="reliable|best_effort",
-        read_only=True)),
-    "depth": (10, ParameterDescriptor(
-        description="QoS history depth of both topics", read_only=True,
-        integer_range=_int_range(1, 1000))),
-    "depth_source": ("", ParameterDescriptor(
-        description="recorded depth aligned to the colour frames, published on depth/image_raw: "
-                    "a folder of 16-bit PNGs (mm), a .png or a .npy file ((H, W) or (N, H, W); "
-                    "uint16 mm or float32 m); cycles when shorter; empty = no depth",
-        read_only=True)),
-    "wait_for_subscribers": (0, ParameterDescriptor(
-        description="hold the first frame until image_raw has this many subscribers "
-                    "(so a short replay is not lost to discovery); 0 = start at once",
-        read_only=True, integer_range=_int_range(0, 100))),
-}
+# All read once at start-up. dynamic_typing: `-p source:=0` arrives as an integer (camera 0),
+# `-p rate_hz:=20` as an integer too; parameters.get converts and range-checks them.
+PARAMS = (
+    Param("source", "0", "Camera index (0), device (/dev/video0), stream URL, video file, image file or "
+          "folder of images (played in natural order).", read_only=True, dynamic_typing=True),
+    Param("rate_hz", 0.0, "Publishing rate; 0 = the source's own fps, or 30 Hz when it has none (folders).",
+          low=0.0, high=1000.0, read_only=True, dynamic_typing=True),
+    Param("loop", False, "Restart a video, image or folder at its end instead of exiting.", read_only=True),
+    Param("frame_id", "camera_optical_frame", "header.frame_id: the camera's optical frame (REP-103: z "
+          "forward, x right, y down).", read_only=True),
+    Param("width", 0, "Output width in pixels; 0 = native (keeps the aspect ratio if height is set).",
+          low=0, high=16384, read_only=True),
+    Param("height", 0, "Output height in pixels; 0 = native (keeps the aspect ratio if width is set).",
+          low=0, high=16384, read_only=True),
+    Param("max_frames", 0, "Exit (status 0) after publishing this many frames; 0 = unlimited.",
+          low=0, high=2**31 - 1, read_only=True),
+    Param("fov_deg", 60.0, "Horizontal field of view for the approximate camera_info used without "
+          "calibration.", low=1.0, high=179.0, read_only=True, dynamic_typing=True),
+    Param("camera_info_file", "", "ROS camera calibration YAML (path or file:// URL); empty = approximate "
+          "pinhole from fov_deg.", read_only=True),
+    Param("reliability", "reliable", "QoS reliability of both topics.", choices=tuple(RELIABILITY),
+          read_only=True),
+    Param("depth", 10, "QoS history depth of both topics.", low=1, high=1000, read_only=True),
+    Param("depth_source", "", "Recorded depth aligned to the colour frames, published on depth/image_raw: "
+          "a folder of 16-bit PNGs (mm), a .png or a .npy file ((H, W) or (N, H, W); uint16 mm or "
+          "float32 m); cycles when shorter; empty = no depth.", read_only=True),
+    Param("wait_for_subscribers", 0, "Hold the first frame until image_raw has this many subscribers "
+          "(so a short replay is not lost to discovery); 0 = start at once.", low=0, high=100, read_only=True),
+)
 
 
 class ImageSourceNode(Node):
@@ -131,40 +92,37 @@ class ImageSourceNode(Node):
         super().__init__("image_source", **kwargs)
         self._prefetcher: Optional[Prefetcher] = None
         self._source: Optional[FrameSource] = None
-        for name, (default, descriptor) in _PARAMETERS.items():
-            self.declare_parameter(name, default, descriptor)
+        parameters.declare(self, PARAMS)
 
-        source = self.get_parameter("source").value
-        if isinstance(source, int) and not isinstance(source, bool):
-            source = str(source)
-        if not isinstance(source, str):
-            raise ConfigError(f"parameter 'source' must be a string or a camera index, got {source!r}")
-        rate_hz = self._float("rate_hz")
-        self._frame_id = self._str("frame_id")
-        width, height = self.get_parameter("width").value, self.get_parameter("height").value
-        self._max_frames = self.get_parameter("max_frames").value
-        self._fov_deg = self._float("fov_deg")
-        self._wait_for = self.get_parameter("wait_for_subscribers").value
-        reliability = self._str("reliability").lower()
+        def get(name: str, as_type: type):
+            return parameters.get(self, name, as_type)
+
+        source = get("source", str)
+        rate_hz = get("rate_hz", float)
+        self._frame_id = get("frame_id", str)
+        width, height = get("width", int), get("height", int)
+        self._max_frames = get("max_frames", int)
+        self._fov_deg = get("fov_deg", float)
+        self._wait_for = get("wait_for_subscribers", int)
+        reliability = get("reliability", str).lower()
         if reliability not in RELIABILITY:
-            raise ConfigError(f"parameter 'reliability' must be reliable or best_effort, "
-                              f"got {reliability!r}")
+            raise ParamValueError(f"parameter 'reliability' must be reliable or best_effort, "
+                                  f"got {reliability!r}")
         self._reliable = reliability == "reliable"
-        calibration = self._str("camera_info_file")
+        calibration = get("camera_info_file", str)
         self._calibration: Optional[CameraModel] = load_camera_model(calibration) if calibration else None
         self._info_cache: dict = {}
-        depth_source = self._str("depth_source")
+        depth_source = get("depth_source", str)
         self._depth = DepthFrames(depth_source) if depth_source else None
         if self._depth is not None:
             self._depth.frame(0)  # an unreadable source fails at start, not at the first tick
 
-        self._source = open_source(source, loop=self.get_parameter("loop").value,
-                                   capture_size=(width, height))
+        loop = get("loop", bool)
+        self._source = open_source(source, loop=loop, capture_size=(width, height))
         period = 1.0 / publish_rate(rate_hz, self._source)
         self._prefetcher = Prefetcher(self._source, width=width, height=height).start()
 
-        qos = QoSProfile(depth=self.get_parameter("depth").value,
-                         reliability=RELIABILITY[reliability])
+        qos = QoSProfile(depth=get("depth", int), reliability=RELIABILITY[reliability])
         self._image_pub = self.create_publisher(Image, "image_raw", qos)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
         self._depth_pub = self.create_publisher(Image, "depth/image_raw", qos) if self._depth is not None else None
@@ -180,30 +138,12 @@ class ImageSourceNode(Node):
         self.get_logger().info(
             f"publishing {self._source.spec.kind} {source!r} ({native}{length}) on "
             f"{self._image_pub.topic_name} at {1.0 / period:g} Hz, frame_id {self._frame_id!r}"
-            + (", looping" if self.get_parameter("loop").value else "")
+            + (", looping" if loop else "")
             + (f", stopping after {self._max_frames} frames" if self._max_frames else ""))
         if self._calibration is None:
             self.get_logger().info(
                 f"no camera_info_file: camera_info is an approximate pinhole for a "
                 f"{self._fov_deg:g} degree horizontal field of view")
-
-    # -- parameters -------------------------------------------------------------
-
-    def _str(self, name: str) -> str:
-        value = self.get_parameter(name).value
-        if not isinstance(value, str):
-            raise ConfigError(f"parameter {name!r} must be a string, got {value!r}")
-        return value
-
-    def _float(self, name: str) -> float:
-        value = self.get_parameter(name).value
-        lo_hi = _PARAMETERS[name][1].floating_point_range[0]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"parameter {name!r} must be a number, got {value!r}")
-        if not lo_hi.from_value <= value <= lo_hi.to_value:
-            raise ConfigError(f"parameter {name!r} must be in [{lo_hi.from_value:g}, "
-                              f"{lo_hi.to_value:g}], got {value}")
-        return float(value)
 
     # -- publishing -------------------------------------------------------------
 
@@ -318,7 +258,7 @@ def main(args: Optional[list] = None) -> int:
             executor.spin_once(timeout_sec=SPIN_SLICE_S)
         return node.done.result()
     return run(ImageSourceNode, spin, args=args, name="image_source",
-               expected=(SourceError, ConfigError, ParameterException, DepthSourceError), large_images=True)
+               expected=(SourceError, ParamValueError, ParameterException, DepthSourceError), large_images=True)
 
 
 if __name__ == "__main__":

@@ -34,25 +34,27 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import ImageMarker
 
+from pose_ros.apps.snapshots import SNAPSHOT_COUNT, Snapshot, SnapshotPicker, shrink
 from pose_ros.core.skeletons import Skeleton, get_skeleton
 from pose_ros.formats.keypoints_json import dumps_line, frame_record
 from pose_ros.media.image_convert import ImageConversionError
+from pose_ros.media.video import VideoFile
+from pose_ros.ros import parameters
 from pose_ros.ros.convert.images import image_msg_to_bgr, stamp_ns
 from pose_ros.ros.convert.persons import msg_to_persons
 from pose_ros.ros.node_runner import SPIN_SLICE_S, run
+from pose_ros.ros.parameters import Param, ParamValueError
 from pose_ros_msgs.msg import PersonKeypointsArray
 from pose_ros_msgs.msg import Skeleton as SkeletonMsg
 
@@ -64,20 +66,20 @@ DETECTIONS_NAME = "detections.jsonl"
 LABEL_INFO_NAME = "label_info.json"
 MARKERS_NAME = "image_markers.jsonl"
 MARKER_TOPICS = ("image_markers/limbs", "image_markers/joints")
-SNAPSHOT_COUNT = 3
-# Frames held back until the video rate can be estimated from their header stamps.
-_FPS_PROBE_FRAMES = 10
-_DEFAULT_FPS = 10.0
 _MAX_PIXELS = 8192 * 8192
 
-_PARAMS: Dict[str, Tuple[Any, str]] = {
-    "output_dir": ("pose_output", "folder for annotated.mp4, persons.jsonl, snapshots and summary.json"),
-    "expected_frames": (0, "finish after this many persons messages; 0 = unknown"),
-    "idle_timeout_s": (5.0, "finish when nothing arrived for this long after the first message; 0 = never"),
-    "video_fps": (0.0, "frame rate written into annotated.mp4; 0 = estimated from the header stamps"),
-    "snapshot_width": (640, "maximum width of the PNG snapshots in pixels"),
-    "count_input": (True, "subscribe image_raw (serialized, unconverted) to count the frames published"),
-}
+PARAMS = (
+    Param("output_dir", "pose_output", "Folder for annotated.mp4, persons.jsonl, snapshots and summary.json.",
+          read_only=True),
+    Param("expected_frames", 0, "Finish after this many persons messages; 0 = unknown.", read_only=True),
+    Param("idle_timeout_s", 5.0, "Finish when nothing arrived for this long after the first message; "
+          "0 = never.", read_only=True),
+    Param("video_fps", 0.0, "Frame rate written into annotated.mp4; 0 = estimated from the header stamps.",
+          read_only=True),
+    Param("snapshot_width", 640, "Maximum width of the PNG snapshots in pixels.", read_only=True),
+    Param("count_input", True, "Subscribe image_raw (serialized, unconverted) to count the frames published.",
+          read_only=True),
+)
 
 
 def _stats(values: List[float]) -> Optional[dict]:
@@ -117,148 +119,24 @@ def image_marker_record(msg: ImageMarker) -> dict:
             "colors": [[round(c.r, 3), round(c.g, 3), round(c.b, 3), round(c.a, 3)] for c in msg.outline_colors]}
 
 
-def shrink(image: np.ndarray, max_width: int) -> np.ndarray:
-    """``image`` scaled down (never up) to at most ``max_width`` pixels wide."""
-    h, w = image.shape[:2]
-    if w <= max_width:
-        return image.copy()
-    return cv2.resize(image, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
-
-
-@dataclass
-class _Candidate:
-    index: int        # video frame index
-    people: int
-    score: float      # sum of person scores, breaks ties between equal head counts
-    image: np.ndarray  # already shrunk
-
-    def key(self) -> Tuple[int, float]:
-        return (self.people, self.score)
-
-
-class SnapshotPicker:
-    """Keeps the best frame of each stretch of the run, with bounded memory.
-
-    The run length is unknown in advance, so frames are grouped in buckets of
-    ``bucket`` consecutive frames keeping only the best of each; when there are too
-    many buckets, neighbours merge and the bucket size doubles. At the end the
-    buckets are split into ``count`` equal parts and the best of each part is taken,
-    which spreads the snapshots over the whole run.
-    """
-
-    def __init__(self, count: int = SNAPSHOT_COUNT, max_buckets: int = 4 * SNAPSHOT_COUNT) -> None:
-        self.count = count
-        self.max_buckets = max_buckets
-        self.bucket = 1
-        self._best: Dict[int, _Candidate] = {}
-
-    def offer(self, index: int, people: int, score: float, image_fn) -> None:
-        """``image_fn()`` produces the (shrunk) image only when the frame is kept."""
-        slot = index // self.bucket
-        current = self._best.get(slot)
-        if current is not None and current.key() >= (people, score):
-            return
-        self._best[slot] = _Candidate(index, people, score, image_fn())
-        if len(self._best) > self.max_buckets:
-            self.bucket *= 2
-            merged: Dict[int, _Candidate] = {}
-            for c in self._best.values():
-                s = c.index // self.bucket
-                if s not in merged or c.key() > merged[s].key():
-                    merged[s] = c
-            self._best = merged
-
-    def pick(self) -> List[_Candidate]:
-        """Up to ``count`` frames in run order, the best of each equal part of the run."""
-        cands = [self._best[k] for k in sorted(self._best)]
-        if len(cands) <= self.count:
-            return cands
-        parts = np.array_split(np.arange(len(cands)), self.count)
-        return [max((cands[i] for i in part), key=_Candidate.key) for part in parts]
-
-
-class VideoSink:
-    """annotated.mp4, opened once the frame rate is known (given, or estimated from stamps)."""
-
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path = path
-        self.fps = fps
-        self.size: Optional[Tuple[int, int]] = None
-        self.frames = 0
-        self.error = ""
-        self._writer: Optional[cv2.VideoWriter] = None
-        self._held: List[Tuple[float, np.ndarray]] = []
-
-    def add(self, stamp_s: float, image: np.ndarray) -> None:
-        if self.error:
-            return
-        if self.size is None:
-            self.size = (image.shape[1], image.shape[0])
-        elif (image.shape[1], image.shape[0]) != self.size:
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        if self._writer is None:
-            self._held.append((stamp_s, image))
-            if self.fps > 0 or len(self._held) >= _FPS_PROBE_FRAMES:
-                self._open()
-            return
-        self._write(image)
-
-    def _estimate_fps(self) -> float:
-        if len(self._held) < 2:
-            return _DEFAULT_FPS
-        span = self._held[-1][0] - self._held[0][0]
-        if span <= 0:
-            return _DEFAULT_FPS
-        return float(np.clip((len(self._held) - 1) / span, 1.0, 60.0))
-
-    def _open(self) -> None:
-        if self.fps <= 0:
-            self.fps = round(self._estimate_fps(), 2)
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
-        if not self._writer.isOpened():
-            self.error = f"cannot open {self.path} for writing (mp4v)"
-            self._held.clear()
-            return
-        for _, image in self._held:
-            self._write(image)
-        self._held.clear()
-
-    @property
-    def received(self) -> int:
-        """Frames given to :meth:`add` so far (written or held back)."""
-        return self.frames + len(self._held)
-
-    def _write(self, image: np.ndarray) -> None:
-        self._writer.write(image)
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._writer is None and self._held:
-            self._open()
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-
-
 class PoseRecorder(Node):
     """Records persons and annotated images; ``finished`` says when it is done and why."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pose_recorder", **kwargs)
-        for name, (default, description) in _PARAMS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
-        self.output_dir = Path(os.path.expanduser(str(self._p("output_dir"))))
+        parameters.declare(self, PARAMS)
+        self.output_dir = Path(os.path.expanduser(parameters.get(self, "output_dir", str)))
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.expected = max(0, int(self._p("expected_frames")))
-        self.idle_timeout_s = float(self._p("idle_timeout_s"))
-        self.snapshot_width = max(16, int(self._p("snapshot_width")))
+        self.expected = max(0, parameters.get(self, "expected_frames", int))
+        self.idle_timeout_s = parameters.get(self, "idle_timeout_s", float)
+        self.snapshot_width = max(16, parameters.get(self, "snapshot_width", int))
 
         for name in (VIDEO_NAME, PERSONS_NAME, SUMMARY_NAME, SNAPSHOT_NAME, DETECTIONS_NAME, LABEL_INFO_NAME,
                      MARKERS_NAME) + tuple(
                 f"snapshot_{i}.png" for i in range(1, SNAPSHOT_COUNT + 1)):
             (self.output_dir / name).unlink(missing_ok=True)   # no stale files from an older run
         self._jsonl = open(self.output_dir / PERSONS_NAME, "w", encoding="utf-8")
-        self.video = VideoSink(self.output_dir / VIDEO_NAME, float(self._p("video_fps")))
+        self.video = VideoFile(self.output_dir / VIDEO_NAME, parameters.get(self, "video_fps", float))
         self.snapshots = SnapshotPicker()
 
         self.frames_in = 0
@@ -281,7 +159,7 @@ class PoseRecorder(Node):
         self.create_subscription(PersonKeypointsArray, "persons", self._on_persons, reliable)
         self.create_subscription(Image, "image_annotated", self._on_annotated, reliable)
         self.create_subscription(SkeletonMsg, "skeleton", self._on_skeleton, latched)
-        if self._p("count_input"):
+        if parameters.get(self, "count_input", bool):
             self.create_subscription(Image, "image_raw", self._on_image_raw, reliable, raw=True)
         self._record_vision_outputs(reliable, latched)
         self.create_timer(0.2, self._check_done)
@@ -289,9 +167,6 @@ class PoseRecorder(Node):
             f"recording into {self.output_dir} ("
             + (f"{self.expected} frames expected" if self.expected else "frame count unknown")
             + (f", stopping after {self.idle_timeout_s:g} s without input)" if self.idle_timeout_s > 0 else ")"))
-
-    def _p(self, name: str) -> Any:
-        return self.get_parameter(name).value
 
     # ------------------------------------------------------------------ detections and markers
 
@@ -421,7 +296,7 @@ class PoseRecorder(Node):
             return
         index = self.video.received
         ns = stamp_ns(msg.header)
-        self.video.add(ns / 1e9, image)
+        self.video.add(image, ns / 1e9)
         if self.video.error:
             self.get_logger().error(self.video.error, throttle_duration_sec=5.0)
         known = self._people_by_stamp.get(ns)
@@ -469,7 +344,7 @@ class PoseRecorder(Node):
             cv2.imwrite(str(self.output_dir / name), c.image)
             snapshot_files.append({"file": name, "video_frame": c.index, "people": c.people})
         if snaps:
-            best = max(snaps, key=_Candidate.key)
+            best = max(snaps, key=Snapshot.key)
             cv2.imwrite(str(self.output_dir / SNAPSHOT_NAME), best.image)
         summary = self.summary()
         summary["snapshots"] = snapshot_files
@@ -525,7 +400,8 @@ def main(args: Optional[list] = None) -> int:
             + (f" of {summary['frames_in']} published" if summary["frames_in"] else "")
             + (f", latency p50 {lat['p50']:.0f} ms" if lat else "")
             + f" -> {node.output_dir}")
-    return run(PoseRecorder, spin, on_exit=summarise, args=args, name="pose_recorder", expected=(OSError,))
+    return run(PoseRecorder, spin, on_exit=summarise, args=args, name="pose_recorder",
+               expected=(OSError, ParamValueError))
 
 
 if __name__ == "__main__":

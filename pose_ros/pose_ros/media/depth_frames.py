@@ -16,7 +16,7 @@ from typing import List, Tuple, Union
 import cv2
 import numpy as np
 
-from pose_ros.media.sources import list_images
+from pose_ros.media.source_kinds import list_images
 
 
 class DepthSourceError(ValueError):

@@ -1,115 +1,38 @@
-"""Frame sources for the ``image_source`` node, without ROS.
+"""Frame sources for the ``image_source`` node, without ROS: open, read, resize, prefetch.
 
-One string names the source, the way a user types it on the command line:
-
-* ``"0"``, ``"2"``: a V4L2 camera by index; ``"/dev/video0"``: by device path;
-* ``"rtsp://..."``, ``"http://..."``: a network stream (whatever OpenCV's FFmpeg reads);
-* a video file (anything ``cv2.VideoCapture`` decodes);
-* a single image file (repeated while ``loop`` is on, else published once);
-* a folder of images, played in natural order (``frame2.png`` before ``frame10.png``).
-
-Live sources (cameras, streams) never end and drop stale frames: a pose node wants the
-newest image, not a backlog. Recorded sources (files, folders) deliver every frame in
-order and end unless ``loop`` is set. Opening checks that a first frame can be read, so a
-wrong path or a busy camera fails at start-up with a :class:`SourceError` that says why,
-instead of as a silent stream of nothing.
-
-Camera intrinsics: without a calibration file, :func:`approximate_camera_model` builds
-an ideal pinhole (no distortion, square pixels, principal point at the image centre) from
-a horizontal field of view. It is an *approximation*, good enough for drawing or rough
-geometry, not for metric measurements: calibrate the camera for those.
+What a source string names is decided in :mod:`pose_ros.media.source_kinds`; this module
+opens it. Live sources (cameras, streams) never end and drop stale frames: a pose node
+wants the newest image, not a backlog. Recorded sources (files, folders) deliver every
+frame in order and end unless ``loop`` is set. Opening checks that a first frame can be
+read, so a wrong path or a busy camera fails at start-up with a :class:`SourceError` that
+says why, instead of as a silent stream of nothing. A single image file is repeated while
+``loop`` is on, else published once; a folder plays in natural order.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import queue
-import re
-import sys
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = frozenset({
-    ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".jp2",
-})
+from pose_ros.media.camera_model import (  # noqa: F401 - their home until 0.2, for the old pose_ros.sources path
+    CameraModel,
+    approximate_camera_model,
+    load_camera_model,
+)
+from pose_ros.media.source_kinds import IMAGE_EXTENSIONS, SourceError, SourceSpec, classify_source, list_images
 
 # Frame rate used when the source has none (image folders, cameras that report 0):
 # a typical camera rate, so ``rate_hz: 0`` always means "a sensible real-time rate".
 FALLBACK_FPS = 30.0
 # Containers sometimes report nonsense (0, NaN, 1000 for variable-rate webm...).
 _MAX_PLAUSIBLE_FPS = 240.0
-
-
-class SourceError(RuntimeError):
-    """A source could not be opened or read; the message is meant for the user."""
-
-
-# --------------------------------------------------------------------------- naming
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What a source string means: ``kind`` is device, stream, video, image or folder."""
-
-    kind: str
-    target: Union[int, str]
-
-    @property
-    def live(self) -> bool:
-        return self.kind in ("device", "stream")
-
-
-_STREAM = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def classify_source(source: str) -> SourceSpec:
-    """Interpret a source string; raise :class:`SourceError` when it names nothing usable."""
-    text = str(source).strip()
-    if not text:
-        raise SourceError("no source given: set 'source' to a camera index (0), a device "
-                          "(/dev/video0), a video file or a folder of images")
-    if text.isdigit():
-        index = int(text)
-        if sys.platform.startswith("linux") and not os.path.exists(f"/dev/video{index}"):
-            raise SourceError(f"camera {index} does not exist: there is no /dev/video{index} "
-                              "(is the camera plugged in? `ls /dev/video*` lists the devices)")
-        return SourceSpec("device", index)
-    if _STREAM.match(text):
-        if text.startswith("file://"):
-            return classify_source(text[len("file://"):])
-        return SourceSpec("stream", text)
-    path = Path(os.path.expanduser(text))
-    if text.startswith("/dev/"):
-        if not path.exists():
-            raise SourceError(f"camera device {text} does not exist (is the camera plugged in? "
-                              "`ls /dev/video*` lists the devices)")
-        return SourceSpec("device", str(path))
-    if path.is_dir():
-        return SourceSpec("folder", str(path))
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_EXTENSIONS:
-            return SourceSpec("image", str(path))
-        return SourceSpec("video", str(path))
-    raise SourceError(f"source {text!r} does not exist: expected a camera index, a device path, "
-                      "a stream URL, a video file, an image or a folder of images")
-
-
-def _natural_key(name: str) -> list:
-    """Sort key that orders embedded numbers by value: img2 < img10."""
-    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
-
-
-def list_images(folder: Union[str, Path]) -> List[Path]:
-    """Image files directly inside ``folder`` (by extension), in natural order."""
-    entries = [p for p in Path(folder).iterdir()
-               if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(entries, key=lambda p: _natural_key(p.name))
 
 
 # --------------------------------------------------------------------------- sources
@@ -285,107 +208,6 @@ def fit_frame(frame: np.ndarray, width: int = 0, height: int = 0) -> np.ndarray:
         return frame
     shrinking = tw * th < w * h
     return cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-
-
-# --------------------------------------------------------------------------- intrinsics
-
-
-@dataclass(frozen=True)
-class CameraModel:
-    """The fields of ``sensor_msgs/CameraInfo`` that describe the camera (row-major lists)."""
-
-    width: int
-    height: int
-    k: Tuple[float, ...]
-    d: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
-    r: Tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-    p: Tuple[float, ...] = field(default=())
-    distortion_model: str = "plumb_bob"
-    approximate: bool = False
-
-    def scaled(self, width: int, height: int) -> "CameraModel":
-        """The same camera after resizing its images to ``width`` x ``height``.
-
-        Scaling is exact for a plain resize: focal lengths and principal point scale with
-        the axis, distortion (in normalised coordinates) and rectification are unchanged.
-        """
-        if (width, height) == (self.width, self.height):
-            return self
-        sx, sy = width / self.width, height / self.height
-        k = list(self.k)
-        k[0], k[1], k[2] = k[0] * sx, k[1] * sx, k[2] * sx
-        k[4], k[5] = k[4] * sy, k[5] * sy
-        p = list(self.p)
-        p[0], p[1], p[2], p[3] = p[0] * sx, p[1] * sx, p[2] * sx, p[3] * sx
-        p[5], p[6], p[7] = p[5] * sy, p[6] * sy, p[7] * sy
-        return replace(self, width=width, height=height, k=tuple(k), p=tuple(p))
-
-
-def approximate_camera_model(width: int, height: int, fov_deg: float) -> CameraModel:
-    """Ideal pinhole for a ``fov_deg`` horizontal field of view (approximate, see module doc).
-
-    fx = fy = (width / 2) / tan(fov / 2) (square pixels); the principal point is the image
-    centre, (width - 1) / 2, (height - 1) / 2 in OpenCV's pixel-centre convention.
-    """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
-    if not 0.0 < fov_deg < 180.0:
-        raise ValueError(f"fov_deg must be in (0, 180), got {fov_deg}")
-    f = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-    k = (f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0)
-    p = (f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0)
-    return CameraModel(width, height, k=k, p=p, approximate=True)
-
-
-def _matrix(doc: dict, key: str, rows: int, cols: int, path: str) -> Tuple[float, ...]:
-    block = doc.get(key)
-    data = block.get("data") if isinstance(block, dict) else block
-    if not isinstance(data, Sequence) or isinstance(data, str) or len(data) != rows * cols:
-        raise SourceError(f"calibration {path}: '{key}' must hold {rows}x{cols} = {rows * cols} numbers")
-    try:
-        return tuple(float(v) for v in data)
-    except (TypeError, ValueError):
-        raise SourceError(f"calibration {path}: '{key}' holds a non-number") from None
-
-
-def load_camera_model(path: str) -> CameraModel:
-    """Read a ROS camera calibration YAML (camera_calibration / camera_info_manager format).
-
-    ``path`` may be a plain path or a ``file://`` URL.
-    """
-    import yaml  # only needed when a calibration is given
-
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        raise SourceError(f"cannot read calibration {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SourceError(f"calibration {path} is not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise SourceError(f"calibration {path}: expected a mapping with camera_matrix etc.")
-    try:
-        width, height = int(doc["image_width"]), int(doc["image_height"])
-    except (KeyError, TypeError, ValueError):
-        raise SourceError(f"calibration {path}: image_width and image_height are required") from None
-    k = _matrix(doc, "camera_matrix", 3, 3, path)
-    dist = doc.get("distortion_coefficients", {"data": []})
-    d_data = dist.get("data", []) if isinstance(dist, dict) else dist
-    try:
-        d = tuple(float(v) for v in (d_data or []))
-    except (TypeError, ValueError):
-        raise SourceError(f"calibration {path}: 'distortion_coefficients' holds a non-number") from None
-    r = _matrix(doc, "rectification_matrix", 3, 3, path) if "rectification_matrix" in doc \
-        else CameraModel.r
-    if "projection_matrix" in doc:
-        p = _matrix(doc, "projection_matrix", 3, 4, path)
-    else:  # monocular default: P = [K | 0]
-        p = (k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0)
-    model = str(doc.get("distortion_model", "plumb_bob"))
-    return CameraModel(width, height, k=k, d=d, r=r, p=p, distortion_model=model)
 
 
 # --------------------------------------------------------------------------- prefetching
