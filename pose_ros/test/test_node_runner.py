@@ -194,3 +194,31 @@ def test_the_console_entry_runs_main_when_not_interrupted(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pose_ros.apps.console", "quick_node"], cwd=PKG_ROOT, env=env,
                           capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout.strip()) == (7, "main ran"), done.stderr
+
+
+WEAKREF_MOMENT = textwrap.dedent("""
+    import signal, sys, weakref
+    from rclpy.node import Node
+    from pose_ros.ros.node_runner import run
+
+    class Probe:
+        pass
+
+    def node_built_while_a_weakref_callback_gets_the_signal():
+        probe = Probe()
+        ref = weakref.ref(probe, lambda _r: signal.raise_signal(getattr(signal, sys.argv[1])))
+        del probe   # the callback runs now, and the signal handler inside it
+        return Node("runner_probe")
+
+    sys.exit(run(node_built_while_a_weakref_callback_gets_the_signal, name="runner_probe"))
+""")
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_inside_a_weakref_callback_is_neither_lost_nor_printed(sig):
+    """A handler that raised printed "Exception ignored ... KeyboardInterrupt" there, and the
+    exception was dropped; the record-only handler is read at the next step instead."""
+    done = subprocess.run([sys.executable, "-c", WEAKREF_MOMENT, sig], cwd=PKG_ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -8,19 +8,22 @@ guard_condition: the given context is not valid"), a worker thread publishing or
 logging ("publisher's context is invalid"), and a second Ctrl-C lands in a thread join
 or inside ``rclpy.try_shutdown``.
 
-So here a signal only raises ``KeyboardInterrupt`` in the main thread (SIGTERM exactly
-like SIGINT, on Humble and Jazzy alike), and the shutdown happens in order while the
-context is still valid: signals are ignored from then on (cleanup is bounded, nodes
-join their threads with timeouts), the node stops its workers and is destroyed, then
-the context is shut down. The executor spins in short slices so the interrupt is seen
-within :data:`SPIN_SLICE_S`. The promise: SIGINT or SIGTERM at any moment after
-``main`` started, once or twice, gives exit status 0, no traceback and no ERROR line.
+So here a signal's handler only *records* it (SIGTERM exactly like SIGINT, on Humble and
+Jazzy alike): a handler that raised was lost whenever it ran inside a weakref callback
+(Python prints "Exception ignored" and drops the exception) or inside native code that
+converts exceptions. The main flow checks the record after start-up and at every spin
+slice (:data:`SPIN_SLICE_S`), and then shuts down in order while the context is still
+valid: signals are ignored from then on (cleanup is bounded, nodes join their threads with
+timeouts), the node stops its workers and is destroyed, then the context is shut down.
+The promise: SIGINT or SIGTERM at any moment after ``main`` started, once or twice, gives
+exit status 0, no traceback and no ERROR line.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from typing import Callable, Optional
 
 import rclpy
@@ -49,18 +52,16 @@ _signalled = False  # set by the first signal, before its KeyboardInterrupt is r
 
 
 def _interrupt(signum, frame) -> None:
-    """The first signal interrupts the main thread; later ones (an impatient second Ctrl-C,
-    ros2 launch's SIGTERM after its SIGINT) are ignored, so they cannot interrupt cleanup.
+    """Record the first signal; the main flow acts on it (:func:`interrupted`). Later ones (an
+    impatient second Ctrl-C, ros2 launch's SIGTERM after its SIGINT) change nothing.
 
-    Ignored by this handler, not by SIG_IGN: switching a handler while a signal is pending
-    makes Python print "Signal 15 ignored due to race condition" with a traceback.
+    Nothing is raised here, so nothing can be lost: not in a weakref callback, not in
+    pybind11. Ignored by this handler, not by SIG_IGN: switching a handler while a signal is
+    pending makes Python print "Signal 15 ignored due to race condition" with a traceback.
     """
-    global _stopping, _signalled
-    if _stopping:
-        return
-    _stopping = True
-    _signalled = True
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    global _signalled
+    if not _stopping:
+        _signalled = True
 
 
 def catch_signals() -> None:
@@ -107,18 +108,16 @@ def interrupted() -> bool:
 
 
 class _SignalAwareExecutor(SingleThreadedExecutor):
-    """Raises the interrupt at the next slice if a signal's KeyboardInterrupt was lost.
+    """Raises KeyboardInterrupt at the next slice once a signal was recorded.
 
-    Native code that calls back into Python turns an exception raised there into its own:
-    a signal during ``import openvino`` came out as "ImportError: initialization failed"
-    (caught as "runtime unavailable"), and inside ``take_message`` as a RuntimeError. The
-    first was silent: the one signal was spent, so the node ran on and a later SIGTERM was
-    ignored. Every spin function slices through ``spin_once``, so checking here covers them all.
+    Every spin function slices through ``spin_once``, so checking here covers them all. (When
+    the handler still raised, native code turned its exception into its own: "ImportError:
+    initialization failed" during ``import openvino``, a RuntimeError in ``take_message``.)
     """
 
     def spin_once(self, timeout_sec: Optional[float] = None) -> None:
         if _signalled:
-            raise KeyboardInterrupt("signal (its exception was swallowed by native code)")
+            raise KeyboardInterrupt("signal")
         super().spin_once(timeout_sec=timeout_sec)
 
 
@@ -145,7 +144,7 @@ def run(make_node: Callable[[], Node],
     """
     global _stopping, _signalled
     _stopping = False
-    _signalled = False
+    _signalled = _signalled or _console_signalled()   # one that came while the node imported
     status = 0
     made: dict = {}   # executor and node, once they exist
 
@@ -179,6 +178,8 @@ def run(make_node: Callable[[], Node],
                 rclpy.logging.get_logger(name).info(profile_note)
             made["executor"] = executor = _SignalAwareExecutor()
             made["node"] = node = make_node()
+            if _signalled:   # it came while the node was being built: do not start it
+                raise KeyboardInterrupt("signal")
             executor.add_node(node)
             status = spin(node, executor) or 0
         except (KeyboardInterrupt, ExternalShutdownException):
@@ -198,6 +199,12 @@ def run(make_node: Callable[[], Node],
     except KeyboardInterrupt:   # the one signal landed inside clean_up's first lines: finish it
         clean_up()
     return status
+
+
+def _console_signalled() -> bool:
+    """A signal :mod:`pose_ros.apps.console` recorded while the node module was importing."""
+    console = sys.modules.get("pose_ros.apps.console")
+    return bool(getattr(console, "signalled", False))
 
 
 def _first_line(exc: BaseException) -> str:
