@@ -14,6 +14,7 @@ from pose_ros.ros.pose_node.node import PoseNode
 from pose_ros.runtimes import opencv_support
 from pose_ros.runtimes.opencv_dnn import backend_problem
 from rclpy.parameter import Parameter
+from plugin_dists import install_dist
 from ros_testing import image_msg
 from sample_media import sample_image
 from std_srvs.srv import SetBool
@@ -237,3 +238,62 @@ def test_an_openvino_device_that_is_not_there_warns_in_diagnostics():
             for s in _statuses(diags)), 5), [s.message for s in _statuses(diags)]
     finally:
         rig.close()
+
+
+LOSES_DEVICE_RUNTIME = '''
+import cv2
+from pose_ros.runtimes import Runtime, RuntimeUnavailable
+
+
+class LosesDevice(Runtime):
+    """cv2.dnn on the CPU, whose device goes away after the load's warm-up pass, as a GPU
+    does when its driver resets: every later forward pass raises RuntimeUnavailable."""
+
+    api_version = 1
+    formats = ("tensorflow", "onnx", "caffe")
+
+    def __init__(self, model, device="cpu", precision="f32", threads=0, strict=False):
+        super().__init__(model, device, precision, threads, strict)
+        self._net = cv2.dnn.readNet(str(model.weights), str(model.config or ""))
+        self._passes = 0
+
+    def forward(self, blob):
+        self._passes += 1
+        if self._passes > 1:
+            raise RuntimeUnavailable("device lost: the accelerator was reset")
+        self._net.setInput(blob)
+        return self._net.forward(self.model.output) if self.model.output else self._net.forward()
+
+    def describe(self):
+        return {"runtime": "loses_device", "device": "cpu", "precision": "f32", "fallback_reason": None}
+'''
+
+
+@pytest.fixture
+def loses_device_runtime(tmp_path, monkeypatch):
+    """A real pose_ros.runtimes entry point (installed in tmp_path) whose forward pass fails at run time."""
+    from pose_ros import runtimes
+    package = tmp_path / "src" / "loses_device_runtime"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(LOSES_DEVICE_RUNTIME)
+    install_dist(tmp_path / "site", "loses-device-runtime", "pose_ros.runtimes",
+                 ["loses_device = loses_device_runtime:LosesDevice"], package)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    runtimes.clear_discovery_cache()
+    yield "loses_device"
+    runtimes.clear_discovery_cache()
+
+
+def test_a_forward_pass_failing_at_run_time_is_an_estimator_error_not_a_bad_frame(rig, loses_device_runtime):
+    assert rig.pose.set_parameters([Parameter("runtime", value=loses_device_runtime)])[0].successful
+    rig.send(image_msg(BASKETBALL, 1_000_000_000))
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["estimator_errors"] + rig.pose.stats()["bad_input"] >= 1, 30)
+    stats = rig.pose.stats()
+    assert rig.pose._estimator.describe()["runtime"] == "loses_device"   # loaded: the warm-up pass ran
+    assert (stats["estimator_errors"], stats["bad_input"]) == (1, 0), stats["last_error"]
+    assert "RuntimeUnavailable: device lost" in stats["last_error"], stats["last_error"]
+    # The frame was fine: back on the built-in runtime, the same image gives the two players.
+    assert rig.pose.set_parameters([Parameter("runtime", value="auto")])[0].successful
+    rig.send(image_msg(BASKETBALL, 2_000_000_000))
+    assert len(rig.output_for(2_000_000_000).persons) == 2
+    assert rig.pose.stats()["bad_input"] == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from pose_ros.core.persons import Person
@@ -23,7 +23,7 @@ class StreamParams:
     tracking: bool = True
     smoothing: bool = True
     track_max_age_s: float = PersonTracker().max_age_s
-    one_euro: OneEuroParams = OneEuroParams()
+    one_euro: OneEuroParams = field(default_factory=OneEuroParams)
 
 
 class PersonStream:
@@ -33,7 +33,8 @@ class PersonStream:
     (diagnostics), hence the lock around the meter.
     """
 
-    def __init__(self, params: StreamParams = StreamParams()) -> None:
+    def __init__(self, params: Optional[StreamParams] = None) -> None:
+        params = params if params is not None else StreamParams()
         self.params = params
         self._tracker = PersonTracker()
         self._smoother = KeypointSmoother(params.one_euro)

@@ -1,0 +1,78 @@
+"""Camera images in: the subscription (QoS matched to the camera), ~/enable, and the newest-frame slot.
+
+The callback only stores the newest frame (:class:`~pose_ros.streams.frame_slot.LatestFrameSlot`);
+the worker takes it, so the output never lags behind the camera by more than one processing time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import SetBool
+
+from pose_ros.ros import parameters
+from pose_ros.ros.convert.images import stamp_ns
+from pose_ros.ros.pose_node.diagnostics import THROTTLE_S, FrameCounters
+from pose_ros.ros.qos import MatchedSubscription, SubscriptionEventCallbacks
+from pose_ros.streams.frame_slot import LatestFrameSlot
+from pose_ros.streams.rate_stats import RateMeter
+
+FUTURE_STAMP_TOLERANCE_S = 0.25   # stamps further ahead of the node's clock are reported
+
+
+class Intake:
+    """Subscribes ``image`` (or ``image/compressed``) and serves ``~/enable``."""
+
+    def __init__(self, node: Node, counters: FrameCounters, on_incompatible_qos: Callable[[Any], None]) -> None:
+        self._node, self._counters = node, counters
+        self.slot: LatestFrameSlot = LatestFrameSlot(future_tolerance_s=FUTURE_STAMP_TOLERANCE_S)
+        self.in_rate = RateMeter()
+        self.enabled = True
+        p = parameters.get
+        compressed = p(node, "image_transport") == "compressed"
+        msg_type, name = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self._images = MatchedSubscription(
+            node, msg_type, name, self._on_image, p(node, "input_depth"), p(node, "input_reliability"),
+            SubscriptionEventCallbacks(incompatible_qos=on_incompatible_qos), on_change=self._log_subscribed)
+        node.create_service(SetBool, "~/enable", self._on_enable)
+
+    @property
+    def subscription(self) -> Any:
+        """The current subscription (replaced when the camera's QoS changes)."""
+        return self._images.subscription
+
+    @property
+    def topic(self) -> str:
+        return self._images.topic
+
+    def _log_subscribed(self, topic: str, qos: QoSProfile) -> None:
+        self._node.get_logger().info(
+            f"listening on {topic} ({qos.reliability.name.lower()}, depth {qos.depth}, "
+            f"input_reliability={parameters.get(self._node, 'input_reliability')})")
+
+    def _on_image(self, msg: Any) -> None:
+        self.in_rate.tick(time.monotonic())
+        if not self.enabled:
+            self._counters.count("ignored_disabled")
+            return
+        future_before = self.slot.counters.future
+        stamp, now = stamp_ns(msg.header), self._node.get_clock().now().nanoseconds
+        self.slot.put(msg, stamp, now)
+        if self.slot.counters.future != future_before:
+            self._node.get_logger().warning(
+                f"image stamped {(stamp - now) / 1e9:.3f} s ahead of this node's clock (more than "
+                f"{FUTURE_STAMP_TOLERANCE_S} s): processed, but not used to order frames; check the "
+                "camera's clock (NTP, use_sim_time)", throttle_duration_sec=THROTTLE_S)
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.enabled = bool(request.data)
+        if not self.enabled:
+            self.slot.clear()
+        response.success = True
+        response.message = "enabled" if self.enabled else "disabled"
+        self._node.get_logger().info(f"pose estimation {response.message}")
+        return response
