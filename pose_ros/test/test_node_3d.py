@@ -201,6 +201,38 @@ def test_half_resolution_depth_is_used_and_other_aspect_ratio_is_refused(rig):
     assert not any(_ns(m) == wide for m in rig.persons_3d)
 
 
+@pytest.mark.parametrize("entry", [0, 2])   # fx, cx
+def test_a_nan_in_camera_info_k_gives_no_3d_and_says_why(rig, entry):
+    """fx or cx NaN used to give keypoints like [nan, -0.466, 2.0] with score > 0 and status "ok"."""
+    info = camera_info()
+    k = list(info.k)
+    k[entry] = float("nan")
+    info.k = k
+    rig.info.publish(info)
+    assert rig.ros.spin_until(lambda: rig.pose._camera_info is not None)
+    stamp = 1_700_000_550_000_000_000
+    rig.depth.publish(depth_msg(ramp_depth_mm(W, H), stamp))
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["depth_received"] == 1)
+    rig.color.publish(image_msg(COLOR, stamp, frame_id=FRAME))
+    rig.wait_for(rig.persons, stamp)
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["frames_without_3d"] == 1)
+    assert "not finite" in rig.pose.stats()["status_3d"]
+    assert not any(_ns(m) == stamp for m in rig.persons_3d)
+
+
+@pytest.mark.parametrize("fill", [0, 65535])   # no reading anywhere; everything beyond range (65 m)
+def test_depth_without_a_usable_reading_publishes_empty_3d_and_says_why(rig, fill):
+    rig.send_info()
+    stamp = 1_700_000_560_000_000_000
+    rig.depth.publish(depth_msg(np.full((H, W), fill, np.uint16), stamp))
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["depth_received"] == 1)
+    rig.color.publish(image_msg(COLOR, stamp, frame_id=FRAME))
+    assert len(rig.wait_for(rig.persons, stamp).persons) == 2
+    assert not rig.wait_for(rig.persons_3d, stamp).persons
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["frames_without_3d"] == 1)
+    assert "no reading in" in rig.pose.stats()["status_3d"]
+
+
 def test_depth_far_from_the_color_stamp_is_not_paired():
     rig = Rig3D({"depth_tolerance_s": 0.02})
     try:

@@ -8,14 +8,14 @@ usually), from the worker or from the depth callback. Any problem is said in the
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from pose_ros.core.lifting import DepthError, LiftParams, intrinsics_for, lift_persons
+from pose_ros.core.lifting import DepthError, LiftParams, intrinsics_for, lift_persons, no_3d_reason
 from pose_ros.core.persons import Person
 from pose_ros.ros import parameters
 from pose_ros.ros.convert.images import depth_msg_to_metres, stamp_ns
@@ -49,6 +49,10 @@ class Depth3D:
     @property
     def depth_subscription(self) -> Any:
         return self._depth.subscription
+
+    @property
+    def depth_topic(self) -> str:
+        return self._depth.topic
 
     def _p(self, name: str) -> Any:
         return parameters.get(self._node, name)
@@ -85,7 +89,7 @@ class Depth3D:
         """Lift and publish one colour frame's persons; on any problem, say why in diagnostics."""
         header, persons, skeleton, width, height = decision.result
         try:
-            lifted = self._lift(decision, persons, width, height)
+            lifted, empty_because = self._lift(decision, persons, width, height)
         except DepthError as exc:
             self._set_status("frames_without_3d", str(exc))
             # A 2D-only set-up (no depth publisher, none ever seen) is normal: diagnostics only.
@@ -102,9 +106,15 @@ class Depth3D:
         self._persons_3d_pub.publish(persons3d_to_msg(lifted, header, skeleton.name))
         if self._p("publish_markers") and self.markers_pub.get_subscription_count() > 0:
             self.markers_pub.publish(skeleton_markers(lifted, header, skeleton, self._p("marker_lifetime_s")))
+        if empty_because:   # published (empty), but the status says why instead of "ok"
+            self._set_status("frames_without_3d", empty_because)
+            self._node.get_logger().warning(f"no 3D keypoints: {empty_because}",
+                                            throttle_duration_sec=THROTTLE_S * 6)
+            return
         self._set_status("frames_3d", "ok")
 
-    def _lift(self, decision: Pairing, persons: list, width: int, height: int) -> list:
+    def _lift(self, decision: Pairing, persons: list, width: int, height: int) -> Tuple[list, str]:
+        """The lifted persons, and why none has a 3D keypoint ("" when some have)."""
         if decision.depth is None:
             raise DepthError(f"{decision.reason} on {self._depth.topic}")
         info = self.camera_info
@@ -113,7 +123,8 @@ class Depth3D:
         k = intrinsics_for(info.k, (info.width, info.height), (width, height))
         depth_m = depth_msg_to_metres(decision.depth)
         params = LiftParams(window_px=self._p("depth_window_px"), outlier_m=self._p("depth_outlier_m"))
-        return lift_persons(persons, depth_m, k, (width, height), params)
+        lifted = lift_persons(persons, depth_m, k, (width, height), params)
+        return lifted, no_3d_reason(persons, lifted, depth_m, params)
 
     def stats(self) -> Dict[str, Any]:
         with self._lock:

@@ -101,7 +101,9 @@ class Diagnostics:
         elif not s["enabled"]:
             status.level, status.message = DiagnosticStatus.OK, "disabled"
         elif s["input_fps"] == 0.0:
-            status.level, status.message = DiagnosticStatus.WARN, "no images received"
+            missing = s.get("inputs_missing")
+            status.level = DiagnosticStatus.WARN
+            status.message = f"no publisher on {missing}" if missing else "no images received"
         else:
             status.level, status.message = DiagnosticStatus.OK, "running"
         fmt = {float: lambda v: f"{v:.2f}", type(None): lambda v: "n/a"}

@@ -10,7 +10,8 @@ A thin adapter, wired here from parts that each do one job (this package):
   (:class:`~pose_ros.core.postprocess.PersonStream`);
 - :mod:`.outputs`: persons, skeleton, annotated image, detections, image markers;
 - :mod:`.depth3d`: depth + camera_info, stamp pairing, 3D persons and RViz markers;
-- :mod:`.diagnostics`: counters, ``stats()`` and /diagnostics.
+- :mod:`.diagnostics`: counters, ``stats()`` and /diagnostics;
+- :mod:`.input_watch`: input topics nobody publishes, said in the log and the diagnostics.
 
 Nothing that arrives on a topic may stop the node: every per-frame failure is
 logged (throttled) with its reason and counted, and the next good frame is processed.
@@ -29,6 +30,7 @@ from pose_ros.ros import parameters
 from pose_ros.ros.node_runner import run
 from pose_ros.ros.pose_node.depth3d import Depth3D
 from pose_ros.ros.pose_node.diagnostics import THROTTLE_S, Diagnostics, FrameCounters, collect_stats
+from pose_ros.ros.pose_node.input_watch import InputWatch
 from pose_ros.ros.pose_node.intake import Intake
 from pose_ros.ros.pose_node.outputs import Outputs
 from pose_ros.ros.pose_node.parameters import PARAMS, ParameterCheck
@@ -61,6 +63,7 @@ class PoseNode(Node):
         self._3d = Depth3D(self, out_qos)
         self._outputs = Outputs(self, out_qos, PublisherEventCallbacks(incompatible_qos=qos_error))
         self._intake = Intake(self, self._counters, qos_error)
+        self._inputs = InputWatch(self, lambda: self._intake.topic, lambda: self._3d.depth_topic)
         self._diagnostics = Diagnostics(self, self.stats, self._loader)
 
         self._loader.ensure()
@@ -91,7 +94,8 @@ class PoseNode(Node):
 
     def stats(self) -> dict:
         """Counters and rates shown in /diagnostics (also read by tests and the demo)."""
-        return collect_stats(self._intake, self._worker, self._counters, self._loader, self._3d, self._stream)
+        stats = collect_stats(self._intake, self._worker, self._counters, self._loader, self._3d, self._stream)
+        return {**stats, "inputs_missing": self._inputs.missing}
 
     def destroy_node(self) -> None:
         self._intake.slot.close()
