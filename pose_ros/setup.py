@@ -47,6 +47,7 @@ setup(
         "pose_ros.runtimes": [
             "opencv = pose_ros.runtimes.opencv_dnn:OpenCvRuntime",
             "openvino = pose_ros.runtimes.openvino_runtime:OpenVinoRuntime",
+            "onnxruntime = pose_ros.runtimes.onnxruntime_runtime:OnnxRuntime",
         ],
     },
 )

@@ -1,4 +1,4 @@
-"""``pose_ros_models``: list, fetch, verify and locate the models of the manifest.
+"""``pose_ros_models``: list, fetch, verify, locate and export (to ONNX) the models of the manifest.
 
 Exit codes: 0 success, 1 failure (one ``error:`` line on stderr, no traceback),
 2 bad usage (argparse).
@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional
 
 from pose_ros import models as m
+from pose_ros.models import onnx_export
 
 
 def _print_status(status: m.ModelStatus) -> None:
@@ -63,6 +64,25 @@ def cmd_path(args) -> int:
     return 0
 
 
+def cmd_export_onnx(args) -> int:
+    spec = m.get_model(args.name)
+    if spec.format != "tensorflow":
+        raise m.ModelError(f"model {args.name!r} is a {spec.format} model; export-onnx converts TensorFlow graphs"
+                           + (" (it is ONNX already)" if spec.format == "onnx" else ""))
+    source = m.resolve(args.name).weights
+    dest = onnx_export.export_path(source)
+    reason = "--force" if args.force else onnx_export.stale_reason(dest, source, spec.output)
+    if reason is None:
+        print(f"{dest}: up to date")
+    else:
+        print(f"exporting {source} ({reason})", file=sys.stderr)
+        record = onnx_export.export(source, dest, spec.output)
+        check = (f"max abs diff {record.max_abs_diff:.2g} against OpenVINO on the .pb"
+                 if record.max_abs_diff is not None else "not checked: onnxruntime is not installed")
+        print(f"{dest}\n  sha256 {record.onnx_sha256}\n  {check}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=m.CLI, description="Manage pose_ros model files.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", default="weights", choices=m.FILE_ROLES)
     p.set_defaults(func=cmd_path)
+    p = sub.add_parser("export-onnx", help="write <model>.onnx beside a cached TensorFlow model (for onnxruntime)")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="export again even if the export is up to date")
+    p.set_defaults(func=cmd_export_onnx)
     return parser
 
 

@@ -3,9 +3,9 @@
 An estimator owns a model family's pre- and post-processing (letterbox, blob, PAF
 parsing); a runtime owns only "NCHW float32 blob in, NCHW float32 maps out" on some
 device. Keeping the two apart lets the same OpenPose estimator run on cv2.dnn, on
-OpenVINO (2-3x faster on x86 CPUs, measured in bench/RESULTS.md) or on a third
-party's TensorRT / ONNX Runtime package, found through the ``pose_ros.runtimes``
-entry-point group exactly like the built-in ones::
+OpenVINO (2-3x faster on x86 CPUs, measured in bench/RESULTS.md), on ONNX Runtime
+(CUDA and TensorRT on NVIDIA GPUs and Jetson) or on a third party's package, found
+through the ``pose_ros.runtimes`` entry-point group exactly like the built-in ones::
 
     entry_points={"pose_ros.runtimes": ["my_rt = my_pkg.module:MyRuntime"]}
 
@@ -30,7 +30,11 @@ ENTRY_POINT_GROUP = "pose_ros.runtimes"
 API_VERSION = 1
 AUTO = "auto"
 #: ``auto`` prefers these, in order, when installed and able to load the model's format.
-AUTO_PREFERENCE = ("openvino", "opencv")
+AUTO_PREFERENCE = ("openvino", "opencv", "onnxruntime")
+#: ``auto`` for an NVIDIA device: ONNX Runtime's CUDA / TensorRT providers first (PyPI's OpenCV
+#: has no CUDA, OpenVINO's GPU is Intel graphics).
+AUTO_PREFERENCE_CUDA = ("onnxruntime", "opencv", "openvino")
+CUDA_DEVICES = ("cuda", "cuda_fp16", "tensorrt")
 PRECISIONS = ("f32", "f16", "bf16")
 
 
@@ -142,11 +146,29 @@ def runtime_class(name: str) -> type:
     return cls
 
 
-def choose_runtime(requested: str, model_format: str) -> Tuple[str, str]:
-    """The runtime to use for ``requested`` (a name or ``auto``) and a model format, and why.
+def _base_device(device: str) -> str:
+    """``cuda:1`` / ``GPU.1`` -> ``cuda`` / ``gpu`` (the names in :attr:`Runtime.devices`)."""
+    return (device or "cpu").strip().lower().split(":")[0].split(".")[0]
+
+
+def _device_ready(name: str, model_format: str, device: str) -> Optional[str]:
+    """Why runtime ``name`` cannot run ``device`` with this format here; None if it says it can.
+    Only a runtime with a ``device_problem(device)`` classmethod can say so."""
+    cls = runtime_class(name)
+    if model_format not in cls.formats or _base_device(device) not in cls.devices:
+        return f"{name} does not run {model_format} models on {device}"
+    probe = getattr(cls, "device_problem", None)
+    return probe(device) if probe else f"{name} cannot tell whether {device} is usable"
+
+
+def choose_runtime(requested: str, model_format: str, device: str = "cpu") -> Tuple[str, str]:
+    """The runtime to use for ``requested`` (a name or ``auto``), a model format and a device, and why.
 
     ``auto`` takes the first of :data:`AUTO_PREFERENCE` that is installed, importable and
-    loads the format; a named runtime must load the format or this raises.
+    loads the format. For an NVIDIA device (:data:`CUDA_DEVICES`) it first takes a runtime
+    of :data:`AUTO_PREFERENCE_CUDA` that says the device is usable here, else the first of
+    that list installed (which then falls back loudly, saying what to install). A named
+    runtime must load the format or this raises.
     """
     requested = (requested or AUTO).strip().lower()
     if requested != AUTO:
@@ -156,12 +178,26 @@ def choose_runtime(requested: str, model_format: str) -> Tuple[str, str]:
                                      f"(it loads: {', '.join(cls.formats)})")
         return requested, "requested"
     skipped = []
-    for name in AUTO_PREFERENCE:
+    order = AUTO_PREFERENCE
+    if _base_device(device) in CUDA_DEVICES:
+        order = AUTO_PREFERENCE_CUDA
+        for name in order:
+            try:
+                problem = _device_ready(name, model_format, device)
+            except RuntimeUnavailable as e:
+                problem = str(e)
+            if problem is None:
+                return name, f"auto ({device} is usable through {name})"
+            skipped.append(f"{name}: {problem}")
+    for name in order:
         try:
             cls = runtime_class(name)
         except RuntimeUnavailable as e:
-            skipped.append(str(e))
+            if f"{name}: {e}" not in skipped:    # said once, in the NVIDIA pass above
+                skipped.append(str(e))
             continue
+        if order is AUTO_PREFERENCE_CUDA and cls.devices and _base_device(device) not in cls.devices:
+            continue     # e.g. cuda_fp16, a cv2.dnn name: not ONNX Runtime's (said in the pass above)
         if model_format in cls.formats:
             why = "auto" + (f" ({'; '.join(skipped)})" if skipped else "")
             return name, why
