@@ -295,7 +295,7 @@ def test_demo_chains_image_source_pose_node_and_recorder() -> None:
     assert pose["parameters"] == [PARAMS_FILE, {"model": "mobilenet_thin", "use_sim_time": False}]
     assert ("image", "image_raw") in pose["remappings"]
     assert recorder["parameters"][0] == {"output_dir": "/tmp/out", "expected_frames": 40,
-                                         "idle_timeout_s": 3.0, "use_sim_time": False}
+                                         "idle_timeout_s": 3.0, "start_timeout_s": 60.0, "use_sim_time": False}
     assert ll.exit_reason(recorder, 0) == ("info", "pose_recorder finished (exit status 0); stopping the launch")
     # The source ending normally lets the recorder finish; a source that cannot open ends the demo.
     assert ll.exit_reason(source, 0) is None

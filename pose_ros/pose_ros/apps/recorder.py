@@ -23,8 +23,9 @@ with the most people in the first, middle and last third of the run), ``snapshot
 ``summary.json`` (frames in/out, latency from header stamp to receipt, people per frame).
 
 It finishes by itself, exit status 0, once ``expected_frames`` persons messages arrived
-(0 = unknown) or ``idle_timeout_s`` passed without any message after the first one; Ctrl-C
-(SIGINT) also finishes cleanly with all files complete.
+(0 = unknown), ``idle_timeout_s`` passed without any message after the first one, or
+``start_timeout_s`` passed without any message at all (a source that never played: the idle
+timer alone never started then); Ctrl-C (SIGINT) also finishes cleanly with all files complete.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ PARAMS = (
     Param("expected_frames", 0, "Finish after this many persons messages; 0 = unknown.", read_only=True),
     Param("idle_timeout_s", 5.0, "Finish when nothing arrived for this long after the first message; "
           "0 = never.", read_only=True),
+    Param("start_timeout_s", 0.0, "Finish when no message at all arrived this long after the start (the pose "
+          "node loads its model first: allow for it); 0 = never.", read_only=True, low=0.0, high=3600.0),
     Param("video_fps", 0.0, "Frame rate written into annotated.mp4; 0 = estimated from the header stamps.",
           read_only=True),
     Param("snapshot_width", 640, "Maximum width of the PNG snapshots in pixels.", read_only=True),
@@ -129,6 +132,8 @@ class PoseRecorder(Node):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.expected = max(0, parameters.get(self, "expected_frames", int))
         self.idle_timeout_s = parameters.get(self, "idle_timeout_s", float)
+        self.start_timeout_s = parameters.get(self, "start_timeout_s", float)
+        self._started = time.monotonic()
         self.snapshot_width = max(16, parameters.get(self, "snapshot_width", int))
 
         for name in (VIDEO_NAME, PERSONS_NAME, SUMMARY_NAME, SNAPSHOT_NAME, DETECTIONS_NAME, LABEL_INFO_NAME,
@@ -316,6 +321,9 @@ class PoseRecorder(Node):
             complete = self.video.received >= self.persons_count and self._vision_outputs_complete()
             if complete or self._idle() > 1.0:
                 self.finished = "expected_frames"
+        elif (self.start_timeout_s > 0 and not self._last_input
+              and time.monotonic() - self._started > self.start_timeout_s):
+            self.finished = "no_input"
         elif self.idle_timeout_s > 0 and self._last_input and self._idle() > self.idle_timeout_s:
             # Give the annotated image of the last frame one more period to arrive: it is
             # published after its persons message and is much larger.

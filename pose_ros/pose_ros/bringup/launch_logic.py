@@ -43,6 +43,9 @@ DEMO_WAIT_FOR_SUBSCRIBERS = 2
 # The recorder finishes this long after its last input. The last frame leaves the node one
 # inference after the source stops: ~0.3 s, ~2 s on a busy 2-core machine.
 DEMO_RECORDER_IDLE_S = 3.0
+# ... and gives up this long after its start if nothing came at all (the pose node loads its
+# model first: seconds on a busy 2-core machine).
+DEMO_RECORDER_START_S = 60.0
 
 # The launch arguments each launch file declares; the plan functions read exactly these.
 COMMON_ARGS = ("namespace", "use_sim_time", "log_level")
@@ -397,7 +400,8 @@ def demo_plans(args: Mapping[str, str], params_file: Optional[str]) -> List[Plan
         "executable": RECORDER_EXECUTABLE,
         "name": "pose_recorder",
         "parameters": [{"output_dir": output_dir, "expected_frames": expected,
-                        "idle_timeout_s": DEMO_RECORDER_IDLE_S, "use_sim_time": sim}],
+                        "idle_timeout_s": DEMO_RECORDER_IDLE_S, "start_timeout_s": DEMO_RECORDER_START_S,
+                        "use_sim_time": sim}],
         "remappings": [],
         "arguments": log_arguments(args, "pose_recorder"),
         "message": f"demo: recording {video} into {output_dir}",
