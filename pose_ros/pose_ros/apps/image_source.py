@@ -37,11 +37,11 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.task import Future
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from pose_ros.media.camera_model import CameraModel, approximate_camera_model, load_camera_model
 from pose_ros.media.depth_frames import DepthFrames, DepthSourceError
-from pose_ros.media.image_convert import bgr_to_raw
+from pose_ros.media.image_convert import JPEG_FORMAT, bgr_to_jpeg, bgr_to_raw
 from pose_ros.media.source_kinds import SourceError
 from pose_ros.media.sources import FrameSource, Prefetcher, open_source, publish_rate
 from pose_ros.ros import parameters
@@ -80,6 +80,10 @@ PARAMS = (
     Param("depth_source", "", "Recorded depth aligned to the colour frames, published on depth/image_raw: "
           "a folder of 16-bit PNGs (mm), a .png or a .npy file ((H, W) or (N, H, W); uint16 mm or "
           "float32 m); cycles when shorter; empty = no depth.", read_only=True),
+    Param("jpeg_quality", 80, "JPEG quality of image_raw/compressed (sensor_msgs/CompressedImage, image_transport's "
+          "compressed format), encoded only while someone subscribes: for a pose node on another host "
+          "(image_transport:=compressed), 12 instead of 221 Mbit/s at 640x480, 30 fps.", low=1, high=100,
+          read_only=True),
     Param("wait_for_subscribers", 0, "Hold the first frame until image_raw has this many subscribers "
           "(so a short replay is not lost to discovery); 0 = start at once.", low=0, high=100, read_only=True),
 )
@@ -124,6 +128,8 @@ class ImageSourceNode(Node):
 
         qos = QoSProfile(depth=get("depth", int), reliability=RELIABILITY[reliability])
         self._image_pub = self.create_publisher(Image, "image_raw", qos)
+        self._jpeg_quality = get("jpeg_quality", int)
+        self._compressed_pub = self.create_publisher(CompressedImage, "image_raw/compressed", qos)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
         self._depth_pub = self.create_publisher(Image, "depth/image_raw", qos) if self._depth is not None else None
         self.done = Future()
@@ -212,6 +218,10 @@ class ImageSourceNode(Node):
                 return
 
         self._image_pub.publish(msg)
+        if self._compressed_pub.get_subscription_count() > 0:   # encode only for someone
+            jpeg = CompressedImage(header=msg.header, format=JPEG_FORMAT)
+            jpeg.data = bgr_to_jpeg(image, self._jpeg_quality)
+            self._compressed_pub.publish(jpeg)
         self._info_pub.publish(info)
         if depth is not None:
             self._depth_pub.publish(depth)

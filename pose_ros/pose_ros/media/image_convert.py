@@ -404,3 +404,21 @@ def bgr_to_raw(image: np.ndarray) -> Tuple[array.array, int, str]:
     out = array.array("B")
     out.frombytes(np.ascontiguousarray(img).reshape(-1).data)
     return out, img.shape[1] * channels, encoding
+
+
+#: What image_transport's compressed plugin writes into ``CompressedImage.format`` for colour JPEG.
+JPEG_FORMAT = "bgr8; jpeg compressed bgr8"
+
+
+def bgr_to_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
+    """BGR (H, W, 3) uint8 -> JPEG bytes at ``quality`` (1-100), as image_transport sends them.
+
+    A camera on another host: one 640x480 frame at 30 fps is 221 Mbit/s raw and about 12
+    Mbit/s as JPEG q80 (26 at image_transport's default q95).
+    """
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"jpeg quality must be in 1..100, got {quality}")
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ImageConversionError(f"cannot encode a {image.shape} image as JPEG")
+    return buf.tobytes()
