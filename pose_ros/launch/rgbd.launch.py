@@ -9,13 +9,14 @@
 ``camera`` picks the driver's colour, aligned-depth and camera_info topics (see
 ``launch_logic.RGBD_CAMERAS``); ``image``, ``depth`` and ``camera_info`` override them one
 by one. The camera driver is not started here: it has its own launch files and options.
+``managed:=true`` starts the pose node unconfigured, for a lifecycle manager.
 The decisions are made by :mod:`pose_ros.bringup.launch_logic`.
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 from pose_ros.bringup import launch_logic
 
@@ -28,7 +29,8 @@ def _setup(context):
     pose = launch_logic.rgbd_pose_plan(args, launch_logic.params_file_of(args))
     namespace = launch_logic.namespace_of(args)
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
-    node = Node(**launch_logic.node_kwargs(pose, pin))
+    node = LifecycleNode(**launch_logic.node_kwargs(pose, pin)) if pose["managed"] else \
+        Node(**launch_logic.node_kwargs(pose, pin))
     actions = [GroupAction(([PushRosNamespace(namespace)] if namespace else []) + [node])]
     if rviz is not None:
         actions.append(Node(**launch_logic.node_kwargs(rviz, pin)))
@@ -48,6 +50,8 @@ def generate_launch_description():
             "params_file",
             default_value=PathJoinSubstitution([FindPackageShare("pose_ros"), "config", "pose.yaml"]),
             description="pose node parameters (YAML)"),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="true: start the pose node unconfigured, for a lifecycle manager"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the pose node"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock time"),
         DeclareLaunchArgument("log_level", default_value="info", description="debug, info, warn, error or fatal"),

@@ -9,7 +9,8 @@ and starts pose_ros' own ``image_source`` on the same device. Either publishes
 goes into ``namespace``. Empty pose arguments (estimator, model, ...) leave the value of
 ``params_file``. The launch ends when the camera node exits (no device, or a video source
 ended). ``rviz:=true`` without rviz2 and a ``params_file`` that does not exist are refused
-before anything starts. The decisions are made by :mod:`pose_ros.bringup.launch_logic`.
+before anything starts. ``managed:=true`` starts the pose node unconfigured, for a lifecycle
+manager (the camera runs as usual). The decisions are made by :mod:`pose_ros.bringup.launch_logic`.
 usb_cam gets pose_ros' Fast DDS shared-memory profile for its images unless Fast DDS is
 configured already (:mod:`pose_ros.bringup.dds_profile`).
 """
@@ -17,7 +18,7 @@ configured already (:mod:`pose_ros.bringup.dds_profile`).
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 from pose_ros.bringup import launch_logic
 
@@ -41,6 +42,7 @@ def _setup(context):
     pin = launch_logic.string_parameter  # string parameters stay strings (Humble reads YAML)
     # The camera's exit (no device, the video ended) ends the launch with the reason.
     nodes = [Node(**launch_logic.node_kwargs(camera, pin)),
+             LifecycleNode(**launch_logic.node_kwargs(pose, pin)) if pose["managed"] else
              Node(**launch_logic.node_kwargs(pose, pin))]
     actions.append(GroupAction(([PushRosNamespace(namespace)] if namespace else []) + nodes))
     if rviz is not None:
@@ -81,5 +83,7 @@ def generate_launch_description():
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock time"),
         DeclareLaunchArgument("log_level", default_value="info", description="debug, info, warn, error or fatal"),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz2 with pose_ros' config"),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="true: start the pose node unconfigured, for a lifecycle manager"),
         OpaqueFunction(function=_setup),
     ])

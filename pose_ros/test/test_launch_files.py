@@ -26,7 +26,9 @@ ALLOWED_IMPORTS = {
     "launch.actions": {"DeclareLaunchArgument", "GroupAction", "LogInfo", "OpaqueFunction", "Shutdown"},
     "launch.substitutions": {"LaunchConfiguration", "PathJoinSubstitution"},
     "launch.conditions": {"IfCondition", "UnlessCondition"},
-    "launch_ros.actions": {"Node", "PushRosNamespace"},
+    # LifecycleNode(name=..., namespace=..., **Node's): the same on Humble and Jazzy (launch_ros'
+    # autostart= is newer than Humble, so it is not used; the node's own autostart parameter is).
+    "launch_ros.actions": {"LifecycleNode", "Node", "PushRosNamespace"},
     "launch_ros.substitutions": {"FindPackageShare"},
     "pose_ros.bringup": {"launch_logic"},
 }
@@ -152,10 +154,25 @@ def test_params_file_goes_through_the_check_that_refuses_a_missing_file(name: st
 def test_every_node_gets_its_exit_handling_from_the_plan(name: str) -> None:
     """on_exit comes from launch_logic.node_kwargs (the plan's shutdown_on_exit, decided and
     tested in launch_logic.exit_reason), never written by hand in a launch file."""
-    for call in _calls(_tree(name), "Node"):
+    calls = [c for action in ("Node", "LifecycleNode") for c in _calls(_tree(name), action)]
+    assert calls, name
+    for call in calls:
         assert not [k for k in call.keywords if k.arg == "on_exit"], f"{name}: on_exit set by hand"
         spread = [k.value for k in call.keywords if k.arg is None]
         assert spread and ast.unparse(spread[0].func) == "launch_logic.node_kwargs", name
+
+
+@pytest.mark.parametrize("name", [n for n in LAUNCH_FILES if "managed" in launch_logic.LAUNCH_FILE_ARGS[n]])
+def test_managed_pose_node_is_a_lifecycle_node_chosen_by_its_plan(name: str) -> None:
+    """``managed:=true``: the pose node's plan says so and the file starts a LifecycleNode from the
+    same plan (one conditional), so a lifecycle manager or a ChangeState event can drive it."""
+    choices = [n for n in ast.walk(_tree(name)) if isinstance(n, ast.IfExp)
+               and ast.unparse(n.test) == "pose['managed']"]
+    assert len(choices) == 1, f"{name}: start the pose node as `LifecycleNode(...) if pose['managed'] else Node(...)`"
+    managed, plain = choices[0].body, choices[0].orelse
+    assert ast.unparse(managed.func) == "LifecycleNode" and ast.unparse(plain.func) == "Node"
+    for call in (managed, plain):
+        assert ast.unparse(call.keywords[0].value.args[0]) == "pose", f"{name}: both from the pose plan"
 
 
 def test_webcam_launch_checks_rviz2_like_usb_cam() -> None:

@@ -22,6 +22,7 @@ def webcam_args(**over: str) -> dict:
         "estimator": "", "model": "", "runtime": "", "device": "", "input_width": "", "input_height": "",
         "heatmap_threshold": "",
         "paf_threshold": "", "namespace": "", "use_sim_time": "false", "log_level": "info", "rviz": "false",
+        "managed": "false",
     }
     assert set(args) == set(ll.WEBCAM_ARGS)
     args.update(over)
@@ -205,7 +206,7 @@ def test_bad_pose_arguments_name_the_argument(name: str, value: str, words: str)
 
 def test_pose_node_plan_remaps_both_transports_of_the_image_topic() -> None:
     args = {"image": "/camera/color/image_raw", "params_file": PARAMS_FILE, "namespace": "",
-            "use_sim_time": "false", "log_level": "warn"}
+            "use_sim_time": "false", "log_level": "warn", "managed": "false"}
     assert set(args) == set(ll.POSE_ARGS)
     plan = ll.pose_node_plan(args, args["params_file"], args["image"])
     assert (plan["package"], plan["executable"], plan["name"]) == ("pose_ros", "pose_node", "pose_node")
@@ -221,6 +222,45 @@ def test_pose_node_plan_remaps_both_transports_of_the_image_topic() -> None:
     assert plan["additional_env"] == {"POSE_ROS_DIE_WITH_PARENT": "1"}
     with pytest.raises(ValueError, match="'image' is not a valid topic"):
         ll.pose_node_plan(args, None, "camera//image raw")
+
+
+def test_a_plain_pose_node_plan_is_unmanaged_and_autostarts() -> None:
+    plan = ll.pose_node_plan(webcam_args(), PARAMS_FILE)
+    assert plan["managed"] is False and "namespace" not in plan
+    assert "autostart" not in plan["parameters"][-1]   # the node's default: configure and activate itself
+    assert "managed" not in ll.node_kwargs(plan)       # not a launch_ros.actions.Node argument
+
+
+@pytest.mark.parametrize("plan_of", [
+    lambda managed: ll.pose_node_plan(webcam_args(managed=managed), PARAMS_FILE),
+    lambda managed: ll.rgbd_pose_plan(rgbd_args(managed=managed), PARAMS_FILE),
+    lambda managed: ll.pose_node_plan({"image": "image_raw", "params_file": "", "namespace": "/robot1",
+                                       "use_sim_time": "true", "log_level": "info", "managed": managed}, None),
+], ids=["webcam", "rgbd", "pose"])
+def test_managed_pose_node_waits_unconfigured_as_a_lifecycle_node(plan_of) -> None:
+    plan = plan_of("true")
+    assert plan["managed"] is True
+    assert plan["parameters"][-1]["autostart"] is False
+    kwargs = ll.node_kwargs(plan)
+    # LifecycleNode needs name and namespace on Humble and Jazzy; "" keeps PushRosNamespace's
+    assert (kwargs["name"], kwargs["namespace"]) == ("pose_node", "")
+    assert "managed" not in kwargs and "autostart" not in kwargs
+    # everything else is the plain plan's
+    plain = plan_of("false")
+    assert {k: v for k, v in plan.items() if k not in ("managed", "namespace", "parameters")} == \
+        {k: v for k, v in plain.items() if k not in ("managed", "parameters")}
+
+
+@pytest.mark.parametrize("value", ["yes please", "2", ""])
+def test_a_bad_managed_value_names_the_argument(value: str) -> None:
+    with pytest.raises(ValueError, match="'managed'"):
+        ll.pose_node_plan(webcam_args(managed=value), PARAMS_FILE)
+
+
+def test_the_demo_has_no_managed_argument_and_its_pose_node_autostarts() -> None:
+    assert "managed" not in ll.DEMO_ARGS
+    pose = next(p for p in ll.demo_plans(demo_args(), PARAMS_FILE) if p["name"] == "pose_node")
+    assert pose["managed"] is False and "autostart" not in pose["parameters"][-1]
 
 
 # --------------------------------------------------------------------------- namespace, rviz
@@ -347,7 +387,7 @@ def test_launch_logic_imports_no_launch_module() -> None:
 
 def rgbd_args(**over: str) -> dict:
     args = {"camera": "realsense", "image": "", "depth": "", "camera_info": "", "params_file": PARAMS_FILE,
-            "rviz": "false", "namespace": "", "use_sim_time": "false", "log_level": "info"}
+            "rviz": "false", "namespace": "", "use_sim_time": "false", "log_level": "info", "managed": "false"}
     assert set(args) == set(ll.RGBD_ARGS)
     args.update(over)
     return args

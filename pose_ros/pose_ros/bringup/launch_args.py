@@ -103,6 +103,12 @@ def use_sim_time(args: Mapping[str, str]) -> bool:
     return parse_bool("use_sim_time", _get(args, "use_sim_time"))
 
 
+def managed_of(args: Mapping[str, str]) -> bool:
+    """The ``managed`` argument: start the pose node unconfigured, for a lifecycle manager.
+    False where the launch file has no such argument (the demo needs its node running)."""
+    return "managed" in args and parse_bool("managed", _get(args, "managed"))
+
+
 def params_file_of(args: Mapping[str, str]) -> Optional[str]:
     """The ``params_file`` argument: None when empty (the node's built-in defaults), else the
     path of an existing YAML file of parameters.

@@ -10,7 +10,9 @@ A *plan* is a dict with the keyword arguments of ``launch_ros.actions.Node`` (pa
 executable, name, parameters, remappings, arguments) plus ``message``: a line to log
 (e.g. why a fallback was chosen), or None. Camera and recorder plans also carry
 ``shutdown_on_exit``: the reason the launch file gives ``Shutdown`` once that node exits,
-so the pose node never idles alone after its input is gone.
+so the pose node never idles alone after its input is gone. Pose node plans carry
+``managed``: the launch file starts it as a ``launch_ros.actions.LifecycleNode`` (which then
+has ``namespace`` too) that waits unconfigured for a lifecycle manager.
 
 Everything is decided before the launch file returns a single action, so a refusal (a
 missing rviz2, a params file that does not exist) starts nothing and orphans nothing.
@@ -24,8 +26,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from pose_ros.bringup import dds_profile, parent_death
 from pose_ros.bringup.launch_args import (  # noqa: F401 - the launch files' one import
-    LOG_LEVELS, log_arguments, namespace_of, params_file_of, parse_bool, parse_float, parse_int, pose_overrides,
-    topic_of, use_sim_time)
+    LOG_LEVELS, log_arguments, managed_of, namespace_of, params_file_of, parse_bool, parse_float, parse_int,
+    pose_overrides, topic_of, use_sim_time)
 from pose_ros.bringup.launch_args import _get
 
 PACKAGE = "pose_ros"
@@ -52,9 +54,9 @@ COMMON_ARGS = ("namespace", "use_sim_time", "log_level")
 POSE_OVERRIDE_ARGS = ("estimator", "model", "runtime", "device", "input_width", "input_height",
                       "heatmap_threshold", "paf_threshold")
 WEBCAM_ARGS = ("video_device", "image_width", "image_height", "framerate", "pixel_format",
-               "camera_name", "params_file", "rviz") + POSE_OVERRIDE_ARGS + COMMON_ARGS
-POSE_ARGS = ("image", "params_file") + COMMON_ARGS
-RGBD_ARGS = ("camera", "image", "depth", "camera_info", "params_file", "rviz") + COMMON_ARGS
+               "camera_name", "params_file", "rviz", "managed") + POSE_OVERRIDE_ARGS + COMMON_ARGS
+POSE_ARGS = ("image", "params_file", "managed") + COMMON_ARGS
+RGBD_ARGS = ("camera", "image", "depth", "camera_info", "params_file", "rviz", "managed") + COMMON_ARGS
 DEMO_ARGS = ("video", "frames", "rate_hz", "output_dir", "expected_frames", "params_file",
              "model") + COMMON_ARGS
 LAUNCH_FILE_ARGS = {
@@ -140,7 +142,7 @@ def node_kwargs(plan: Plan, as_string: Optional[Callable[[str], Any]] = None) ->
     name "123" or a path "true" would change type; launch files pass
     :func:`string_parameter` as ``as_string`` to pin every string value.
     """
-    kwargs = {k: v for k, v in plan.items() if k not in ("message", "shutdown_on_exit")}
+    kwargs = {k: v for k, v in plan.items() if k not in ("message", "shutdown_on_exit", "managed")}
     if as_string is not None:
         kwargs["parameters"] = [
             {k: as_string(v) if isinstance(v, str) else v for k, v in p.items()} if isinstance(p, dict) else p
@@ -267,17 +269,30 @@ def camera_plan(args: Mapping[str, str], usb_cam_installed: bool,
 
 
 def pose_node_parameters(args: Mapping[str, str], params_file: Optional[str]) -> List[Any]:
-    """``parameters=`` of the pose node: the params file, then launch-argument overrides."""
+    """``parameters=`` of the pose node: the params file, then launch-argument overrides
+    (``autostart: false`` with ``managed:=true``)."""
     params: List[Any] = []
     if params_file:
         params.append(params_file)
-    params.append(dict(pose_overrides(args), use_sim_time=use_sim_time(args)))
+    overrides = dict(pose_overrides(args), use_sim_time=use_sim_time(args))
+    if managed_of(args):
+        overrides["autostart"] = False
+    params.append(overrides)
     return params
 
 
 def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_topic: str = "image_raw") -> Plan:
+    """The pose node; with ``managed:=true`` a lifecycle node left unconfigured.
+
+    Managed, the launch file starts a ``LifecycleNode`` action, so launch (and event handlers
+    a user adds) can target it with ``ChangeState`` events. The node's own ``autostart``
+    parameter does the rest: launch_ros' ``autostart`` argument exists only on newer
+    distributions (not Humble). ``LifecycleNode`` requires ``namespace`` on every distribution;
+    "" keeps the one ``PushRosNamespace`` gives, as for ``Node``.
+    """
     topic = topic_of("image", image_topic)
-    return ours({
+    managed = managed_of(args)
+    plan = ours({
         "package": PACKAGE,
         "executable": POSE_EXECUTABLE,
         "name": "pose_node",
@@ -285,11 +300,15 @@ def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_to
         # Both transports, so image_transport:=compressed in the params file just works.
         "remappings": [("image", topic), ("image/compressed", f"{topic}/compressed")],
         "arguments": log_arguments(args, "pose_node"),
-        "message": None,
+        "message": None,   # managed: the node itself logs how to configure it, under its full name
         # Without the pose node a launch of pose_ros has no purpose: it must not run on as a
         # camera alone, nor hang (the demo's recorder would wait for frames forever).
         "shutdown_on_exit": exit_policy("the pose node exited; see its log above"),
+        "managed": managed,
     })
+    if managed:
+        plan["namespace"] = ""
+    return plan
 
 
 def rgbd_topics(args: Mapping[str, str]) -> Dict[str, str]:

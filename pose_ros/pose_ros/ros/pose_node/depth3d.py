@@ -39,6 +39,12 @@ class Depth3D:
         self._status = "no depth image received yet"
         self._persons_3d_pub = node.create_publisher(PersonKeypoints3DArray, "persons_3d", out_qos)
         self.markers_pub = node.create_publisher(MarkerArray, "persons_markers", out_qos)
+        self.depth_topic = node.resolve_topic_name("depth")
+        self._depth: Optional[MatchedSubscription] = None
+
+    def start(self) -> None:
+        """Subscribe depth and camera_info (activate); the lifecycle's entity mark destroys them."""
+        node = self._node
         # Best effort matches reliable and best-effort drivers; camera_info is small.
         node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
                                  keep_last(1, ReliabilityPolicy.BEST_EFFORT))
@@ -48,11 +54,7 @@ class Depth3D:
 
     @property
     def depth_subscription(self) -> Any:
-        return self._depth.subscription
-
-    @property
-    def depth_topic(self) -> str:
-        return self._depth.topic
+        return None if self._depth is None else self._depth.subscription
 
     def _p(self, name: str) -> Any:
         return parameters.get(self._node, name)
@@ -93,7 +95,7 @@ class Depth3D:
         except DepthError as exc:
             self._set_status("frames_without_3d", str(exc))
             # A 2D-only set-up (no depth publisher, none ever seen) is normal: diagnostics only.
-            if self._pairer.depth_received or self._node.count_publishers(self._depth.topic):
+            if self._pairer.depth_received or self._node.count_publishers(self.depth_topic):
                 self._node.get_logger().warning(f"no 3D keypoints: {exc}", throttle_duration_sec=THROTTLE_S * 6)
             return
         except Exception as exc:  # a callback must never raise: one odd frame would stop 3D output
@@ -116,7 +118,7 @@ class Depth3D:
     def _lift(self, decision: Pairing, persons: list, width: int, height: int) -> Tuple[list, str]:
         """The lifted persons, and why none has a 3D keypoint ("" when some have)."""
         if decision.depth is None:
-            raise DepthError(f"{decision.reason} on {self._depth.topic}")
+            raise DepthError(f"{decision.reason} on {self.depth_topic}")
         info = self.camera_info
         if info is None:
             raise DepthError(f"no camera_info received on {self._node.resolve_topic_name('camera_info')}")

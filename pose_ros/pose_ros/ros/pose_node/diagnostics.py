@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -76,21 +76,37 @@ def collect_stats(intake: Any, worker: Any, counters: FrameCounters, loader: Any
     }
 
 
-class Diagnostics:
-    """Publishes one DiagnosticStatus per second, named after the node's fully qualified name."""
+def lifecycle_status(state: str, configure_error: str) -> Tuple[int, str]:
+    """Level and message of a node that is not active: it processes nothing, and says why."""
+    if state == "unconfigured" and configure_error:
+        return DiagnosticStatus.ERROR, f"unconfigured: configure failed: {configure_error}"
+    if state == "unconfigured":
+        return DiagnosticStatus.OK, "unconfigured (lifecycle): configure, then activate it to process images"
+    if state == "inactive":
+        return DiagnosticStatus.OK, "inactive (lifecycle): model loaded, no intake; activate it to process images"
+    return DiagnosticStatus.OK, state   # finalized, or a transition in progress
 
-    def __init__(self, node: Node, stats: Callable[[], Dict[str, Any]], loader: Any) -> None:
+
+class Diagnostics:
+    """Publishes one DiagnosticStatus per second, named after the node's fully qualified name, in
+    every lifecycle state (all an inactive node publishes). ``stats()`` holds ``lifecycle_state``;
+    ``loader()`` is None while unconfigured."""
+
+    def __init__(self, node: Node, stats: Callable[[], Dict[str, Any]], loader: Callable[[], Optional[Any]]) -> None:
         self._node, self._stats, self._loader = node, stats, loader
-        self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        node.create_timer(1.0, self.publish)
+        self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.timer = node.create_timer(1.0, self.publish)
 
     def publish(self) -> None:
-        node, s, info = self._node, self._stats(), self._loader.info
+        node, s, loader = self._node, self._stats(), self._loader()
+        info = loader.info if loader is not None else {}
         p = parameters.get
         hardware = f"{info.get('runtime', p(node, 'estimator'))}/{info.get('device', info.get('backend', 'none'))}"
         # The fully qualified name: two nodes in different namespaces must not share a status.
         status = DiagnosticStatus(name=f"{node.get_fully_qualified_name()}: pose", hardware_id=hardware)
-        if self._loader.estimator is None or self._loader.error:
+        if s["lifecycle_state"] != "active" or loader is None:
+            status.level, status.message = lifecycle_status(s["lifecycle_state"], s.get("last_error", ""))
+        elif loader.estimator is None or loader.error:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or "no estimator"
         elif s["last_error"]:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"]
@@ -115,4 +131,4 @@ class Diagnostics:
         status.values = [KeyValue(key=k, value=fmt.get(type(v), str)(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = node.get_clock().now().to_msg()
-        self._pub.publish(array)
+        self.publisher.publish(array)

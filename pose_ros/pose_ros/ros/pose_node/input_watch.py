@@ -10,7 +10,7 @@ itself is missing, or when one of the pair is there and the other is not (3D can
 from __future__ import annotations
 
 import time
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 from rclpy.node import Node
 
@@ -30,14 +30,23 @@ def missing_inputs(publishers: Callable[[str], int], image: str, depth: str, cam
 
 
 class InputWatch:
-    """Checks once a second; warns after :data:`GRACE_S` and every :data:`REPEAT_S` while inputs are missing."""
+    """Checks once a second while active; warns after :data:`GRACE_S` and every :data:`REPEAT_S`
+    while inputs are missing."""
 
     def __init__(self, node: Node, image_topic: Callable[[], str], depth_topic: Callable[[], str]) -> None:
         self._node, self._image, self._depth = node, image_topic, depth_topic
         self._start = time.monotonic()
-        self._warned_at = None
+        self._warned_at: Optional[float] = None
         self.missing = ""
-        node.create_timer(1.0, self.check)
+
+    def start(self) -> None:
+        """The grace period starts again with every activation; the lifecycle's entity mark destroys the timer."""
+        self._start, self._warned_at, self.missing = time.monotonic(), None, ""
+        self._node.create_timer(1.0, self.check)
+
+    def stop(self) -> None:
+        """An inactive node subscribes nothing, so nothing is missing."""
+        self.missing = ""
 
     def check(self) -> None:
         node = self._node

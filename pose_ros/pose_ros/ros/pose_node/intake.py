@@ -7,7 +7,7 @@ the worker takes it, so the output never lags behind the camera by more than one
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -25,29 +25,31 @@ FUTURE_STAMP_TOLERANCE_S = 0.25   # stamps further ahead of the node's clock are
 
 
 class Intake:
-    """Subscribes ``image`` (or ``image/compressed``) and serves ``~/enable``."""
+    """Subscribes ``image`` (or ``image/compressed``) while active; serves ``~/enable`` while configured."""
 
     def __init__(self, node: Node, counters: FrameCounters, on_incompatible_qos: Callable[[Any], None]) -> None:
-        self._node, self._counters = node, counters
+        self._node, self._counters, self._on_incompatible_qos = node, counters, on_incompatible_qos
         self.slot: LatestFrameSlot = LatestFrameSlot(future_tolerance_s=FUTURE_STAMP_TOLERANCE_S)
         self.in_rate = RateMeter()
         self.enabled = True
-        p = parameters.get
-        compressed = p(node, "image_transport") == "compressed"
-        msg_type, name = (CompressedImage, "image/compressed") if compressed else (Image, "image")
-        self._images = MatchedSubscription(
-            node, msg_type, name, self._on_image, p(node, "input_depth"), p(node, "input_reliability"),
-            SubscriptionEventCallbacks(incompatible_qos=on_incompatible_qos), on_change=self._log_subscribed)
+        compressed = parameters.get(node, "image_transport") == "compressed"
+        self._msg_type, self._name = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self.topic = node.resolve_topic_name(self._name)
+        self._images: Optional[MatchedSubscription] = None
         node.create_service(SetBool, "~/enable", self._on_enable)
+
+    def start(self) -> None:
+        """Subscribe (activate); the lifecycle's entity mark destroys the subscription and its QoS timer."""
+        p = parameters.get
+        self._images = MatchedSubscription(
+            self._node, self._msg_type, self._name, self._on_image, p(self._node, "input_depth"),
+            p(self._node, "input_reliability"), SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+            on_change=self._log_subscribed)
 
     @property
     def subscription(self) -> Any:
-        """The current subscription (replaced when the camera's QoS changes)."""
-        return self._images.subscription
-
-    @property
-    def topic(self) -> str:
-        return self._images.topic
+        """The current subscription (replaced when the camera's QoS changes); None before activation."""
+        return None if self._images is None else self._images.subscription
 
     def _log_subscribed(self, topic: str, qos: QoSProfile) -> None:
         self._node.get_logger().info(

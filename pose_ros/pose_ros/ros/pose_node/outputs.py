@@ -64,7 +64,6 @@ class Outputs:
             self.detections_pub = node.create_publisher(detections_convert.Detection2DArray, "detections", out_qos,
                                                         event_callbacks=events)
             self._label_info_pub = node.create_publisher(detections_convert.LabelInfo, "label_info", LATCHED)
-            self._publish_label_info("")
         self.limbs_pub = node.create_publisher(ImageMarker, "image_markers/limbs", out_qos, event_callbacks=events)
         self.joints_pub = node.create_publisher(ImageMarker, "image_markers/joints", out_qos, event_callbacks=events)
         self._foxglove_msgs, why = load_foxglove_msgs()
@@ -74,6 +73,12 @@ class Outputs:
         else:
             self._annotations_pub = node.create_publisher(
                 self._foxglove_msgs.ImageAnnotations, "image_annotations", out_qos, event_callbacks=events)
+
+    def start(self) -> None:
+        """On activation: the latched class map, so a consumer has it before the first frame
+        (an inactive node publishes nothing but diagnostics)."""
+        if self._label_info_key is None:
+            self._publish_label_info("")
 
     def publish_persons(self, frame: Frame) -> None:
         if self._skeleton_published != frame.skeleton.name:  # latched: once per skeleton

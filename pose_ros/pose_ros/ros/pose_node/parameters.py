@@ -120,6 +120,11 @@ PARAMS = (
     Param("flip", False, "Flip test: also run the mirrored image and average (about 2x the network "
           "time).", "reload"),
 )
+# Not in PARAMS (the pipeline's table, mirrored by config/pose.yaml): how the node starts, set by
+# whoever starts it (a launch file, a lifecycle manager's bringup), never at run time.
+AUTOSTART = Param("autostart", True, "Configure and activate at start, as a plain node. false: start "
+                  "unconfigured, for a lifecycle manager (ros2 lifecycle set /pose_node configure, then "
+                  "activate).", read_only=True)
 PARAM_BY_NAME = parameters.by_name(PARAMS)
 DECODE_FIELDS = {f.name for f in fields(DecodeParams)} & set(PARAM_BY_NAME)
 
@@ -130,17 +135,18 @@ def decode_values(node: Node) -> Dict[str, Any]:
 
 
 class ParameterCheck:
-    """Declares the table on a node and vets every later change (an on-set callback).
+    """Declares the table (and :data:`AUTOSTART`) on a node and vets every later change (an on-set callback).
 
     An invalid start-up value (YAML, -p, launch) is logged with the reason and replaced by the
     default, never a crash; an invalid run-time value is refused with the reason. The check has
-    no side effects: the worker applies accepted changes.
+    no side effects: the worker applies accepted changes. ``locked`` is set while the node is
+    configured: "restart" parameters are read by configure, so they may change only while unconfigured.
     """
 
     def __init__(self, node: Node) -> None:
         self._node = node
-        self._started = False
-        parameters.declare(node, PARAMS, invalid_to_default=True)
+        self.locked = False
+        parameters.declare(node, PARAMS + (AUTOSTART,), invalid_to_default=True)
         node.add_on_set_parameters_callback(self.validate)
         log = node.get_logger()
         for p in PARAMS:
@@ -149,7 +155,6 @@ class ParameterCheck:
                 log.error(f"parameter {p.name}={parameters.get(node, p.name)!r} rejected: {verdict.reason}; "
                           f"using the default {p.default!r}")
                 node.set_parameters([Parameter(p.name, value=p.default)])
-        self._started = True
 
     def validate(self, params: List[Parameter]) -> SetParametersResult:
         for param in params:
@@ -162,8 +167,9 @@ class ParameterCheck:
     def _problem(self, spec: Param, value: Any, batch: List[Parameter]) -> str:
         """Why ``value`` cannot be ``spec``'s value (given the rest of ``batch``), or ""."""
         name, now = spec.name, partial(parameters.get, self._node)
-        if self._started and spec.applies == "restart" and value != now(name):
-            return f"{name} is read at start-up only; restart the node"
+        if self.locked and spec.applies == "restart" and value != now(name):
+            return (f"{name} is read at start-up only (lifecycle configure); restart the node, "
+                    "or clean it up, set it and configure it again")
         if spec.choices and value not in spec.choices:
             return f"{name}={value!r}: must be one of {', '.join(spec.choices)}"
         if name == "estimator" and value not in available_estimators():

@@ -41,6 +41,7 @@ RELOAD_RETRY_S = 10.0  # a failed estimator load (e.g. model not fetched yet) is
 # 352 MB at 864x736, 811 MB at 1312x1312 (4096x4096 took 5.4 GB and 78 s before).
 _FORWARD_MB_BASE, _FORWARD_BYTES_PER_PIXEL = 90.0, 430.0
 LARGE_INPUT_PIXELS = 1312 * 736   # OpenPose's own largest usual net_resolution
+TAKE_TIMEOUT_S = 0.25  # an idle worker looks this often whether it should stop (deactivate waits for it)
 
 
 def expected_forward_memory_mb(width: int, height: int) -> float:
@@ -67,7 +68,7 @@ class EstimatorLoader:
         self._node, self._on_reload = node, on_reload
         self.estimator: Optional[Estimator] = None
         self.info: dict = {}
-        self.error = ""
+        self.error = self.cause = ""
         self._key: Optional[tuple] = None
         self._failed_at = 0.0
         self._error_log = MessageThrottle(THROTTLE_S * 6)  # each new reason at once, repeats every 30 s
@@ -84,12 +85,15 @@ class EstimatorLoader:
         return (p("estimator"), p("model"), p("input_width"), p("input_height"), p("dnn_backend"), runtime, device,
                 p("precision"), tuple(float(v) for v in p("scales")), bool(p("flip")))
 
-    def ensure(self) -> Optional[Estimator]:
+    def ensure(self, log_failure: bool = True) -> Optional[Estimator]:
+        """The estimator, (re)loaded first when the parameters changed or a retry is due. A
+        failure is logged unless the caller reports it (``log_failure``) and kept in ``error``
+        (``cause``: the same without the retry note)."""
         key = self._options()
         retry_due = self.error != "" and time.monotonic() - self._failed_at > RELOAD_RETRY_S
         if key != self._key or retry_due:
             self._key = key
-            self._load(*key)
+            self._load(*key, log_failure=log_failure)
         if self.estimator is not None:
             decode = DecodeParams(**decode_values(self._node))
             if decode != self._decode:
@@ -98,7 +102,7 @@ class EstimatorLoader:
         return self.estimator
 
     def _load(self, name: str, model: str, width: int, height: int, backend: str, runtime: str, device: str,
-              precision: str, scales: tuple, flip: bool) -> None:
+              precision: str, scales: tuple, flip: bool, log_failure: bool = True) -> None:
         log = self._node.get_logger()
         accuracy = {} if (list(scales), flip) == (DEFAULT_SCALES, False) else {"scales": list(scales), "flip": flip}
         try:
@@ -107,13 +111,13 @@ class EstimatorLoader:
                                  device=device, precision=precision, **accuracy)
             info = dict(est.describe())  # once per load: diagnostics read the copy
         except Exception as exc:  # a plugin may raise anything; the node must survive it
-            self.error = (f"cannot load estimator {name!r} with model {model!r}: {exc} "
-                          f"(retrying every {RELOAD_RETRY_S:.0f} s)")
+            self.cause = f"cannot load estimator {name!r} with model {model!r}: {exc}"
+            self.error = f"{self.cause} (retrying every {RELOAD_RETRY_S:.0f} s)"
             self._failed_at = time.monotonic()
-            if self._error_log.allow(self.error, self._failed_at):
+            if log_failure and self._error_log.allow(self.error, self._failed_at):
                 log.error(self.error)
             return
-        self.estimator, self.error, self.info = est, "", info
+        self.estimator, self.error, self.cause, self.info = est, "", "", info
         # Only for estimators that say which runtime they run on; others keep OpenCV as it is.
         threads = runtimes.opencv_threads_beside(str(info["runtime"])) if info.get("runtime") else None
         if threads is not None:
@@ -139,14 +143,30 @@ class Worker:
         self._stream, self._image_topic, self._on_time_jump, self._deliver = stream, image_topic, on_time_jump, deliver
         self.out_rate, self.latency, self.inference = RateMeter(), LatencyWindow(), LatencyWindow()
         self._time_jumps_seen = 0
-        self._thread = threading.Thread(target=self._run, name="pose_worker", daemon=True)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
+        """A fresh thread per activation (a thread runs once); one still finishing its frame is waited for."""
+        if self._thread is not None:
+            self._thread.join()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pose_worker", daemon=True)
         self._thread.start()
 
-    def join(self, timeout_s: float) -> None:
-        if self._thread.is_alive():
+    def stop(self, timeout_s: float) -> bool:
+        """Let the current frame finish and end the thread; False when it is still busy after ``timeout_s``."""
+        self._stop.set()
+        return self.join(timeout_s)
+
+    def join(self, timeout_s: float) -> bool:
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
+        return self._thread is None or not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _fail(self, counter: str, message: str) -> None:
         self._counters.fail(counter, message)
@@ -155,8 +175,8 @@ class Worker:
     def _run(self) -> None:
         # A signal shuts the context down before destroy_node() stops this thread: from
         # then on publishing or logging fails, and that is the shutdown, not an error.
-        while not self._slot.closed and self._node.context.ok():
-            msg = self._slot.take(timeout_s=0.5)
+        while not self._stop.is_set() and not self._slot.closed and self._node.context.ok():
+            msg = self._slot.take(timeout_s=TAKE_TIMEOUT_S)
             if msg is None:
                 continue
             try:
