@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Accuracy on the hand-labelled dev set (bench/devset): COCO keypoint AP and friends.
 
-For each configuration (the defaults, other input sizes, the flip test, multi-scale, and
-parser settings) the estimator runs on every dev-set image (23 images, 113 people) and
-its persons are converted to COCO-17 results (``pose_ros.formats.coco_format``). Printed per row:
+For each configuration (the defaults, the old single-pass defaults, other input sizes, the
+flip test, multi-scale, zoom passes, precision, and parser settings) the estimator runs on
+every image of the dev set's ``original`` subset (23 images, 114 people) and, separately, of
+its ``far`` subset (2 images, 27 people 27-57 px tall), and its persons are converted to
+COCO-17 results (``pose_ros.formats.coco_format``). Printed per row:
 
 * AP, AP50, AR: ``pycocotools`` COCOeval, ``iouType="keypoints"`` (OKS, COCO sigmas);
 * PCK@0.2: share of the labelled keypoints found within 0.2 torso diameters (left
@@ -16,6 +18,9 @@ its persons are converted to COCO-17 results (``pose_ros.formats.coco_format``).
   side's label and not both of their own;
 * FP: detections matched to no labelled person at OKS >= 0.5 and not inside an ignore
   region (most of their keypoints in its box);
+* AP near: AP of the original subset's large-people rows alone (basketball1/2, messi5:
+  people 250-400 px tall), which must not drop when far people are sought;
+* far: AP and people found on the ``far`` subset;
 * ms: ``estimator.infer`` wall time per image after a warm-up pass: two timing rounds
   interleaved over the configurations, the faster round per image (drops most of what
   other processes on a shared machine add), median over the images.
@@ -60,27 +65,38 @@ SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 
 LEFT_RIGHT = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 PCK_ALPHA = 0.2
 
+#: The defaults before issue 21: one f32 pass at 432x368, no zoom, no budget. The rows
+#: below that name no precision or zoom are variations of these, comparable with older runs.
+OLD_DEFAULTS = {"precision": "f32", "zoom": False, "frame_budget_ms": 0}
+SINGLE_PASS = "single pass 432x368 f32 (old defaults)"
+
 #: (name, estimator options) of the configurations measured by default.
 CONFIGS: Tuple[Tuple[str, dict], ...] = (
-    ("defaults (432x368)", {}),
-    ("input 320x240", {"input_width": 320, "input_height": 240}),
-    ("input 656x368", {"input_width": 656, "input_height": 368}),
-    ("input 656x496", {"input_width": 656, "input_height": 496}),
-    ("input 864x736", {"input_width": 864, "input_height": 736}),
-    ("flip", {"flip": True}),
-    ("scales 1.0, 1.5", {"scales": [1.0, 1.5]}),
-    ("scales 1.0, 2.0", {"scales": [1.0, 2.0]}),
-    ("scales 1.0, 1.5 + flip", {"scales": [1.0, 1.5], "flip": True}),
+    ("defaults (zoom, 50 ms budget, precision auto)", {}),
+    (SINGLE_PASS, OLD_DEFAULTS),
+    ("input 320x240", {**OLD_DEFAULTS, "input_width": 320, "input_height": 240}),
+    ("input 656x368", {**OLD_DEFAULTS, "input_width": 656, "input_height": 368}),
+    ("input 656x496", {**OLD_DEFAULTS, "input_width": 656, "input_height": 496}),
+    ("input 864x736", {**OLD_DEFAULTS, "input_width": 864, "input_height": 736}),
+    ("flip", {**OLD_DEFAULTS, "flip": True}),
+    ("scales 1.0, 1.5", {**OLD_DEFAULTS, "scales": [1.0, 1.5]}),
+    ("scales 1.0, 2.0", {**OLD_DEFAULTS, "scales": [1.0, 2.0]}),
+    ("scales 1.0, 1.5 + flip", {**OLD_DEFAULTS, "scales": [1.0, 1.5], "flip": True}),
+    ("zoom f32, no budget", {**OLD_DEFAULTS, "zoom": True}),
+    ("zoom bf16, no budget", {**OLD_DEFAULTS, "zoom": True, "precision": "bf16"}),
+    ("single pass bf16", {**OLD_DEFAULTS, "precision": "bf16"}),
 )
-QUICK_CONFIGS = ("defaults (432x368)", "input 656x496", "flip", "scales 1.0, 1.5")
+QUICK_CONFIGS = (CONFIGS[0][0], SINGLE_PASS, "input 656x496", "zoom f32, no budget")
+#: Images of the large-people rows (everything in the original subset but vtest frames).
+NEAR_PREFIXES = ("basketball", "messi")
 
 
 # --------------------------------------------------------------------------- data
 
-def load_devset() -> Tuple[dict, Dict[int, np.ndarray]]:
-    """(COCO ground truth dict, image id -> BGR image), images grouped by size (so cv2.dnn
-    re-plans once per size, not per image)."""
-    gt = json.loads(devset.COCO_JSON.read_text())
+def load_devset(subset: str = "original") -> Tuple[dict, Dict[int, np.ndarray]]:
+    """(COCO ground truth dict, image id -> BGR image) of a dev-set subset (``original``,
+    ``far`` or ``all``), images grouped by size (so cv2.dnn re-plans once per size)."""
+    gt = devset.load_coco(subset)
     decoded = devset.load_images([i["file_name"] for i in gt["images"]])
     images = {i["id"]: decoded[i["file_name"]] for i in gt["images"]}
     order = sorted(images, key=lambda i: (images[i].shape, i))
@@ -196,6 +212,24 @@ def score(gt: dict, results: List[dict]) -> Dict[str, float]:
     return {**coco_ap(gt, results), **match_metrics(gt, results)}
 
 
+def subset_gt(gt: dict, image_ids) -> dict:
+    """The ground truth restricted to some images."""
+    ids = set(image_ids)
+    return dict(gt, images=[i for i in gt["images"] if i["id"] in ids],
+                annotations=[a for a in gt["annotations"] if a["image_id"] in ids])
+
+
+def near_ids(gt: dict) -> List[int]:
+    """Ids of the large-people images (basketball1/2, messi5)."""
+    return [i["id"] for i in gt["images"] if i["file_name"].startswith(NEAR_PREFIXES)]
+
+
+def near_ap(gt: dict, results: List[dict]) -> float:
+    """AP over the large-people rows alone."""
+    ids = set(near_ids(gt))
+    return coco_ap(subset_gt(gt, ids), [r for r in results if r["image_id"] in ids])["AP"]
+
+
 # --------------------------------------------------------------------------- running
 
 class _Capture:
@@ -217,15 +251,27 @@ class _Capture:
         openpose_dnn.decode_output = self._orig
 
 
-def evaluate_config(name: str, est, gt: dict, images: Dict[int, np.ndarray], capture: bool = False) -> dict:
-    """One pass of estimator ``est`` over the dev set: the metrics (and optionally the maps)."""
+def detect(est, images: Dict[int, np.ndarray]) -> List[dict]:
+    """COCO results of ``est`` on every image."""
     results: List[dict] = []
+    for image_id, image in images.items():
+        results.extend(coco_results(est.infer(image).persons, est.skeleton, image_id))
+    return results
+
+
+def evaluate_config(name: str, est, gt: dict, images: Dict[int, np.ndarray], capture: bool = False,
+                    far: Optional[Tuple[dict, Dict[int, np.ndarray]]] = None) -> dict:
+    """One pass of estimator ``est`` over the dev set: the metrics (and optionally the maps);
+    with ``far`` (ground truth, images) also the far subset's AP50/AP and people found."""
     with (_Capture() if capture else contextlib.nullcontext()) as cap:
-        for image_id, image in images.items():
-            results.extend(coco_results(est.infer(image).persons, est.skeleton, image_id))
-    row = {"name": name, **score(gt, results), "describe": est.describe()}
+        results = detect(est, images)
+    row = {"name": name, **score(gt, results), "AP_near": near_ap(gt, results), "describe": est.describe()}
     if capture:
         row["maps"] = list(zip(images, cap.maps))
+    if far is not None:
+        far_scores = score(far[0], detect(est, far[1]))
+        row.update(AP_far=far_scores["AP"], AP50_far=far_scores["AP50"], found_far=far_scores["found"],
+                   people_far=far_scores["people"])
     return row
 
 
@@ -262,18 +308,20 @@ def sweep(gt: dict, maps: List[tuple], **fields: Sequence[float]) -> List[dict]:
 def run(quick: bool = False, configs: Optional[Sequence[str]] = None) -> Tuple[List[dict], List[dict]]:
     """(configuration rows, parser sweep rows)."""
     gt, images = load_devset()
+    far = load_devset("far")
     chosen = configs or (QUICK_CONFIGS if quick else [c[0] for c in CONFIGS])
     estimators = {name: load_estimator("openpose_dnn", **options) for name, options in CONFIGS if name in chosen}
     rows = []
     for name, est in estimators.items():     # also warms cv2.dnn up for every input shape
-        rows.append(evaluate_config(name, est, gt, images, capture=name == CONFIGS[0][0]))
+        rows.append(evaluate_config(name, est, gt, images, capture=name == SINGLE_PASS, far=far))
         print(f"   accuracy: {describe(rows[-1])}", file=sys.stderr, flush=True)
     ms = time_configs(estimators, images, rounds=1 if quick else 2)
     for row in rows:
         row["ms"] = ms[row["name"]]
     sweep_rows = []
-    if rows and "maps" in rows[0]:
-        sweep_rows = sweep(gt, rows[0].pop("maps"),
+    captured = next((r for r in rows if "maps" in r), None)
+    if captured is not None:
+        sweep_rows = sweep(gt, captured.pop("maps"),
                            min_person_score=(0.1, 0.2, 0.25, 0.3, 0.35, 0.4),
                            min_score_many_parts=(0.1, 0.15, 0.2, 0.25, 0.3),
                            min_keypoint_score=(0.0, 0.1, 0.2, 0.3))
@@ -283,20 +331,25 @@ def run(quick: bool = False, configs: Optional[Sequence[str]] = None) -> Tuple[L
 def describe(r: dict) -> str:
     return (f"{r['name']}: AP {r['AP']:.3f}, AP50 {r['AP50']:.3f}, AR {r['AR']:.3f}, PCK@0.2 {r['PCK']:.3f}, "
             f"found {r['found']}/{r['people']}, swaps {r['swaps']}/{r['pairs']}, FP {r['FP']}"
+            + (f", AP near {r['AP_near']:.3f}" if "AP_near" in r else "")
+            + (f", far AP {r['AP_far']:.3f} found {r['found_far']}/{r['people_far']}" if "AP_far" in r else "")
             + (f", {r['ms']:.0f} ms/image" if "ms" in r else "")
             + (f", parse {r['parse_ms']:.2f} ms/image" if "parse_ms" in r else ""))
 
 
 def table(rows: List[dict], sweep_rows: List[dict]) -> str:
-    head = "| Setting | AP | AP50 | AR | PCK@0.2 | found | L/R swaps | FP | ms/image |"
-    lines = [head, "|" + "---|" * 9]
+    head = ("| Setting | AP | AP50 | AR | PCK@0.2 | found | L/R swaps | FP | AP near | far AP | far found "
+            "| ms/image |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
+        far = (f"{r['AP_far']:.3f} | {r['found_far']}/{r['people_far']}" if "AP_far" in r else "n/a | n/a")
         lines.append(f"| {r['name']} | {r['AP']:.3f} | {r['AP50']:.3f} | {r['AR']:.3f} | {r['PCK']:.3f} | "
-                     f"{r['found']}/{r['people']} | {r['swaps']}/{r['pairs']} | {r['FP']} | {r['ms']:.0f} |")
-    for r in sweep_rows:
-        lines.append(f"| defaults, {r['name']} | {r['AP']:.3f} | {r['AP50']:.3f} | {r['AR']:.3f} | {r['PCK']:.3f} | "
                      f"{r['found']}/{r['people']} | {r['swaps']}/{r['pairs']} | {r['FP']} | "
-                     f"parse {r['parse_ms']:.1f} |")
+                     f"{r.get('AP_near', float('nan')):.3f} | {far} | {r['ms']:.0f} |")
+    for r in sweep_rows:
+        lines.append(f"| single pass, {r['name']} | {r['AP']:.3f} | {r['AP50']:.3f} | {r['AR']:.3f} | "
+                     f"{r['PCK']:.3f} | {r['found']}/{r['people']} | {r['swaps']}/{r['pairs']} | {r['FP']} | "
+                     f"n/a | n/a | n/a | parse {r['parse_ms']:.1f} |")
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -78,10 +79,12 @@ def ros_env(domain_id: int) -> Dict[str, str]:
 
 
 def spawn(module: str, ros_args: Sequence[str], env: Dict[str, str], log: Path) -> subprocess.Popen:
-    """Start ``python -m module --ros-args ...`` with stdout+stderr to ``log``."""
+    """Start ``python -m module --ros-args ...`` (or ``python module`` when it is a .py
+    path) with stdout+stderr to ``log``."""
     out = open(log, "wb")
+    target = [module] if module.endswith(".py") else ["-m", module]
     try:
-        return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],
+        return subprocess.Popen([sys.executable, *target, "--ros-args", *ros_args],
                                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(_REPO))
     finally:
         out.close()  # the child holds its own descriptor
@@ -197,14 +200,17 @@ def _pct(values: Sequence[float], q: float) -> float:
 def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, video: str = VIDEO,
         node_env: Optional[Dict[str, str]] = None, rss_every_s: float = 0.0,
         label: str = "", node_params: Optional[Dict[str, str]] = None,
-        both_env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
+        both_env: Optional[Dict[str, str]] = None,
+        estimator_options: Optional[Dict[str, object]] = None) -> Dict[str, object]:
     """Stream ``rate_hz * seconds`` frames through image_source -> pose_node -> here.
 
     ``node_env`` adds environment variables to the pose_node process only (e.g.
     OPENCV_FOR_THREADS_NUM), ``both_env`` to the camera and the node (e.g. the Fast DDS
     profile's opt-out), ``node_params`` ROS parameters (e.g. ``{"runtime": "opencv"}``).
     ``rss_every_s`` > 0 samples the node's VmRSS that often
-    (for the soak test). Returns the metrics; ``errors`` lists anything that went wrong.
+    (for the soak test). ``estimator_options`` are merged into the built-in estimator's
+    options (``bench/e2e_node.py``), for options the node has no parameter for.
+    Returns the metrics; ``errors`` lists anything that went wrong.
     """
     n = next(_run_counter)
     domain_id = 215 + (os.getpid() + n) % 18
@@ -216,13 +222,17 @@ def run(rate_hz: float, seconds: float, width: int = 432, height: int = 368, vid
     node = source = None
     collector = Collector(domain_id, namespace)
     seen = collector.seen
+    node_module, node_extra_env = "pose_ros.ros.pose_node.node", {}
+    if estimator_options:
+        node_module = str(Path(__file__).resolve().parent / "e2e_node.py")
+        node_extra_env = {"POSE_ROS_BENCH_OPTIONS": json.dumps(estimator_options)}
     try:
-        node = spawn("pose_ros.ros.pose_node.node", [
+        node = spawn(node_module, [
             "-r", f"__ns:={namespace}", "-r", "image:=image_raw",
             "-p", f"input_width:={width}", "-p", f"input_height:={height}",
             "-p", "publish_annotated:=false",
             *[arg for k, v in (node_params or {}).items() for arg in ("-p", f"{k}:={v}")]],
-            {**env, **(node_env or {})}, logdir / "pose_node.log")
+            {**env, **(node_env or {}), **node_extra_env}, logdir / "pose_node.log")
         collector.node_pid = node.pid
         # The node's 1 Hz diagnostics timer first fires once spinning, i.e. after the
         # model is loaded and warmed up: the first message means "ready".

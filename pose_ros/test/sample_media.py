@@ -28,3 +28,9 @@ def video_frame_shapes(path) -> list:
         shapes.append(frame.shape)
     cap.release()
     return shapes
+
+
+#: Estimator options for one full-frame f32 pass: what tests comparing runtimes or maps use.
+#: The defaults' zoom passes and time budget follow measured times (so the people found depend
+#: on the machine's load), and precision auto picks bf16 on AMX CPUs.
+SINGLE_F32_PASS = {"precision": "f32", "zoom": False, "frame_budget_ms": 0}

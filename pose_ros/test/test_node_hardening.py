@@ -246,20 +246,20 @@ from pose_ros.runtimes import Runtime, RuntimeUnavailable
 
 
 class LosesDevice(Runtime):
-    """cv2.dnn on the CPU, whose device goes away after the load's warm-up pass, as a GPU
-    does when its driver resets: every later forward pass raises RuntimeUnavailable."""
+    """cv2.dnn on the CPU, whose device goes away once ``lost`` is set (after the load, with
+    its warm-up and timing passes), as a GPU does when its driver resets: every later forward
+    pass raises RuntimeUnavailable."""
 
     api_version = 1
     formats = ("tensorflow", "onnx", "caffe")
+    lost = False
 
     def __init__(self, model, device="cpu", precision="f32", threads=0, strict=False):
         super().__init__(model, device, precision, threads, strict)
         self._net = cv2.dnn.readNet(str(model.weights), str(model.config or ""))
-        self._passes = 0
 
     def forward(self, blob):
-        self._passes += 1
-        if self._passes > 1:
+        if LosesDevice.lost:
             raise RuntimeUnavailable("device lost: the accelerator was reset")
         self._net.setInput(blob)
         return self._net.forward(self.model.output) if self.model.output else self._net.forward()
@@ -285,11 +285,17 @@ def loses_device_runtime(tmp_path, monkeypatch):
 
 
 def test_a_forward_pass_failing_at_run_time_is_an_estimator_error_not_a_bad_frame(rig, loses_device_runtime):
+    import sys
+
     assert rig.pose.set_parameters([Parameter("runtime", value=loses_device_runtime)])[0].successful
+    rig.send(image_msg(BASKETBALL, 500_000_000))   # the worker loads the new runtime, then runs this frame
+    assert rig.ros.spin_until(lambda: rig.pose._estimator is not None
+                              and rig.pose._estimator.describe()["runtime"] == "loses_device", 30)
+    assert rig.ros.spin_until(lambda: rig.pose.stats()["frames_processed"] >= 1, 30)
+    sys.modules["loses_device_runtime"].LosesDevice.lost = True
     rig.send(image_msg(BASKETBALL, 1_000_000_000))
     assert rig.ros.spin_until(lambda: rig.pose.stats()["estimator_errors"] + rig.pose.stats()["bad_input"] >= 1, 30)
     stats = rig.pose.stats()
-    assert rig.pose._estimator.describe()["runtime"] == "loses_device"   # loaded: the warm-up pass ran
     assert (stats["estimator_errors"], stats["bad_input"]) == (1, 0), stats["last_error"]
     assert "RuntimeUnavailable: device lost" in stats["last_error"], stats["last_error"]
     # The frame was fine: back on the built-in runtime, the same image gives the two players.

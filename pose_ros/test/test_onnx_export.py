@@ -16,7 +16,7 @@ import pytest
 from pose_ros.core.paf import decode_output
 from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
 from pose_ros.models import cli, onnx_export
-from sample_media import sample_image
+from sample_media import SINGLE_F32_PASS, sample_image
 from test_runtimes import vtest_frames
 
 from pose_ros import models
@@ -43,7 +43,7 @@ def exported(source, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def opencv():
-    return OpenPoseDnnEstimator(runtime="opencv")
+    return OpenPoseDnnEstimator(runtime="opencv", **SINGLE_F32_PASS)
 
 
 def cpu_session(model) -> "ort.InferenceSession":

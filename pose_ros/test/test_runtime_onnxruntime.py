@@ -24,7 +24,7 @@ from pose_ros.estimators import EstimatorError
 from pose_ros.estimators.openpose_dnn import COMPILED_CACHE, OpenPoseDnnEstimator
 from pose_ros.runtimes import NetworkModel, RuntimeUnavailable
 from pose_ros.runtimes.onnxruntime_runtime import GPU_WHEELS, OnnxRuntime
-from sample_media import sample_image
+from sample_media import SINGLE_F32_PASS, sample_image
 from test_runtimes import vtest_frames
 
 from pose_ros import models, runtimes
@@ -60,7 +60,7 @@ def registered(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pair(registered):
-    return {name: OpenPoseDnnEstimator(runtime=name) for name in ("opencv", "onnxruntime")}
+    return {name: OpenPoseDnnEstimator(runtime=name, **SINGLE_F32_PASS) for name in ("opencv", "onnxruntime")}
 
 
 def cuda_usable() -> bool:
@@ -102,7 +102,8 @@ def test_describe_says_what_runs_and_from_which_file(pair):
 
 def test_a_users_onnx_file_runs_as_it_is(pair):
     path = models.resolve("mobilenet_thin").weights.with_suffix(".onnx")   # made by the pair fixture
-    est = OpenPoseDnnEstimator(model=str(path), runtime="onnxruntime", input_width=432, input_height=368)
+    est = OpenPoseDnnEstimator(model=str(path), runtime="onnxruntime", input_width=432, input_height=368,
+                               **SINGLE_F32_PASS)
     info = est.describe()
     assert info["format"] == "onnx" and info["exported_from"] is None and info["model_file"] == str(path)
     assert len(est.infer(FRAMES["basketball1"]).persons) == 2
@@ -126,7 +127,8 @@ def test_a_cuda_request_without_cuda_falls_back_loudly_or_is_refused(registered,
 def test_tensorrt_fp16_falls_back_through_cuda_to_the_cpu_in_f32(registered):
     if cuda_usable():
         pytest.skip("CUDA is usable through ONNX Runtime on this machine: no fallback to exercise")
-    info = OpenPoseDnnEstimator(runtime="onnxruntime", device="tensorrt", precision="f16").describe()
+    info = OpenPoseDnnEstimator(runtime="onnxruntime", device="tensorrt", precision="f16", zoom=False,
+                                frame_budget_ms=0).describe()
     assert (info["device"], info["precision"], info["requested_precision"]) == ("cpu", "f32", "f16")
     assert re.match(r"tensorrt: .*; cuda: .*", info["fallback_reason"])
 

@@ -18,7 +18,7 @@ from plugin_dists import RUNTIME_EXAMPLE, RUNTIME_EXAMPLE_PKG, install_runtime_e
 from pose_ros.estimators import EstimatorError
 from pose_ros.estimators.openpose_dnn import COMPILED_CACHE, OpenPoseDnnEstimator
 from pose_ros.runtimes import NetworkModel, RuntimeUnavailable, openvino_runtime
-from sample_media import SAMPLE_DATA, sample_image
+from sample_media import SAMPLE_DATA, SINGLE_F32_PASS, sample_image
 
 from pose_ros import models, runtimes
 
@@ -46,7 +46,7 @@ FRAMES = {"basketball1": sample_image("basketball1.png"), "basketball2": sample_
 @pytest.fixture(scope="module")
 def pair():
     """The default model on both built-in runtimes."""
-    return {name: OpenPoseDnnEstimator(runtime=name) for name in ("opencv", "openvino")}
+    return {name: OpenPoseDnnEstimator(runtime=name, **SINGLE_F32_PASS) for name in ("opencv", "openvino")}
 
 
 @pytest.mark.parametrize("frame", sorted(FRAMES))
@@ -70,7 +70,7 @@ def test_both_runtimes_find_the_same_persons(pair, frame):
         assert abs(a.score - b.score) < 1e-3
 
 
-def test_openvino_runs_in_f32_unless_asked_otherwise(pair):
+def test_openvino_runs_the_precision_asked_for(pair):
     info = pair["openvino"].describe()
     assert info["runtime"] == "openvino" and info["precision"] == "f32"
     assert info["performance_hint"].upper().endswith("LATENCY")
@@ -86,6 +86,13 @@ def test_openvino_reports_a_precision_the_user_asks_for(model_file):
         pytest.skip(f"this CPU offers neither BF16 nor FP16 inference ({capabilities})")
     info = OpenPoseDnnEstimator(runtime="openvino", precision=wanted, warmup=False).describe()
     assert info["precision"] == wanted and info["requested_precision"] == wanted
+
+
+def test_precision_auto_takes_bf16_only_where_the_cpu_has_amx():
+    info = OpenPoseDnnEstimator(runtime="openvino", precision="auto", warmup=False).describe()
+    assert info["precision"] == ("bf16" if openvino_runtime.native_bf16() else "f32")
+    assert openvino_runtime.native_bf16(frozenset({"avx512_bf16", "avx512f"})) is False   # AMD Zen 4
+    assert openvino_runtime.native_bf16(frozenset({"amx_bf16", "amx_tile"})) is True
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +170,7 @@ def runtime_plugin(tmp_path, monkeypatch):
 
 def test_third_party_runtime_is_found_and_runs_the_estimator(runtime_plugin, pair):
     assert {"opencv", "openvino", "readnet_example"} <= set(runtimes.available_runtimes())
-    est = OpenPoseDnnEstimator(runtime="readnet_example")
+    est = OpenPoseDnnEstimator(runtime="readnet_example", **SINGLE_F32_PASS)
     assert est.describe()["runtime"] == "readnet_example"
     image = FRAMES["basketball1"]
     persons, ref = est.infer(image).persons, pair["opencv"].infer(image).persons

@@ -11,6 +11,13 @@ format, else cv2.dnn; the runtime reports the device and precision really in use
 ``describe()`` passes that on. The legacy ``backend`` option (cv2.dnn's ``cpu``,
 ``cpu_fp16``, ``opencl``, ``cuda``, ``cuda_fp16``) still works and implies the opencv
 runtime.
+
+Far people (issue 21): the network sees people best at 100-300 input pixels, so one pass at
+the default 432x368 misses most pedestrians of a 768x576 camera, and a large input loses
+the near ones. By default the coarse pass is followed by zoom passes on crops around the
+evidence it saw (``pose_ros.core.zoom``), their people merged (``pose_ros.core.merge``), all
+within ``frame_budget_ms`` as measured on this machine (``frame_budget``). Dev-set AP and
+end-to-end fps of each lever: bench/RESULTS.md, "Accuracy at speed".
 """
 
 from __future__ import annotations
@@ -29,11 +36,17 @@ from pose_ros.core.geometry import apply_letterbox, compute_letterbox, trimmed_i
 from pose_ros.core.paf import DecodeParams, decode_output
 from pose_ros.core.persons import PoseResult
 from pose_ros.core.skeletons import Skeleton, get_skeleton
+from pose_ros.core.zoom import ZoomParams
 from pose_ros.estimators import Estimator, EstimatorError, as_bgr
+from pose_ros.estimators.frame_budget import CALIBRATION_CROPS, DEFAULT_FRAME_BUDGET_MS, FrameBudget
+from pose_ros.estimators.zoom_passes import ZoomPasses, ZoomStage
 from pose_ros.runtimes.opencv_dnn import BACKENDS, LEGACY_BACKENDS
+from pose_ros.runtimes.openvino_runtime import native_bf16
 
 DEFAULT_MODEL = "mobilenet_thin"
 DEFAULT_DEVICE = "cpu"
+#: ``precision`` default: bf16 where it is native (OpenVINO on a CPU with AMX), else f32.
+AUTO_PRECISION = "auto"
 #: Compiled networks (OpenVINO's CACHE_DIR) live beside the models, under this folder.
 COMPILED_CACHE = "compiled"
 # Custom model files: OpenPose networks have an output stride of 8.
@@ -44,7 +57,7 @@ _SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx",
                    ".xml": "openvino"}
 _OPTIONS = ("model", "model_format", "skeleton", "config", "output", "input_width", "input_height",
             "backend", "runtime", "device", "precision", "strict_backend", "decode_params", "scale", "mean",
-            "swap_rb", "warmup", "trim_padding", "scales", "flip")
+            "swap_rb", "warmup", "trim_padding", "scales", "flip", "zoom", "zoom_scale", "frame_budget_ms")
 _FILE_ONLY_OPTIONS = ("model_format", "skeleton", "config", "output")
 
 
@@ -85,6 +98,31 @@ def _scales(value) -> Tuple[float, ...]:
         raise EstimatorError(str(e)) from None
 
 
+def _number(options: dict, key: str, default: float) -> float:
+    """A float option; None or "" = the default."""
+    value = options.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise EstimatorError(f"{key} must be a number, got {value!r}") from None
+    if not np.isfinite(number) or number < 0:
+        raise EstimatorError(f"{key} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def resolve_precision(requested: str, runtime: str, device: str) -> tuple[str, str]:
+    """(precision to load, why) for the ``precision`` option; ``auto`` measures nothing itself,
+    it applies what bench/RESULTS.md measured: bf16 only where the CPU has AMX and the runtime
+    is OpenVINO on that CPU (2.1-2.5x faster there; dev-set AP within noise), else f32."""
+    if requested != AUTO_PRECISION:
+        return requested, "requested"
+    if runtime == "openvino" and device.split(".")[0] == "cpu" and native_bf16():
+        return "bf16", "auto: bf16 (OpenVINO on a CPU with AMX, amx_bf16)"
+    return "f32", f"auto: f32 ({runtime} on {device}{' without AMX' if runtime == 'openvino' else ''})"
+
+
 def _decode_params(value) -> DecodeParams:
     """Convert the option to DecodeParams; validation is set_decode_params' job."""
     if value is None:
@@ -114,7 +152,8 @@ class OpenPoseDnnEstimator(Estimator):
                      when it imports and loads the format, else opencv)
       device         the runtime's device: opencv cpu | opencl | cuda (| cpu_fp16 | cuda_fp16),
                      openvino cpu | gpu | npu | gpu.1 ... (default cpu)
-      precision      f32 | f16 | bf16 (default f32: the other two change the maps)
+      precision      auto | f32 | f16 | bf16 (default auto: bf16 where the CPU has AMX and the
+                     runtime is OpenVINO, else f32; see ``resolve_precision``)
       backend        legacy cv2.dnn device name (cpu, cpu_fp16, opencl, cuda, cuda_fp16);
                      given without ``runtime``, it selects the opencv runtime
       strict_backend raise instead of falling back to the CPU (default False)
@@ -131,6 +170,12 @@ class OpenPoseDnnEstimator(Estimator):
                      (default [1.0]), maps averaged at the finest pass's resolution
                      (pose_ros.core.map_fusion); cost and gain in bench/RESULTS.md
       flip           also run each pass on the mirrored image and average (default False)
+      zoom           zoom passes on crops around small people and weak evidence of the
+                     coarse pass (default True; ``pose_ros.core.zoom``)
+      zoom_scale     network pixels per source pixel in the zoom passes (default 1.25)
+      frame_budget_ms  time for one whole ``infer`` (default 50; 0 = no budget): the coarse
+                     input is the largest up to input_width x input_height whose measured
+                     cost fits, the zoom passes get what is left (``frame_budget``)
     """
 
     api_version = 1
@@ -151,6 +196,9 @@ class OpenPoseDnnEstimator(Estimator):
             problem = input_size.scales_problem(self._scales, self._input_w, self._input_h)
             if problem:
                 raise EstimatorError(problem)
+        self._budget = FrameBudget(_number(options, "frame_budget_ms", DEFAULT_FRAME_BUDGET_MS),
+                                   (self._input_w, self._input_h), self._input_multiple, input_size.MIN_INPUT_SIDE)
+        self._zoom = self._zoom_stage(options)
         self._runtime = self._start_runtime(options)
         if _flag(options, "warmup", True):
             self._warm_up()
@@ -214,18 +262,32 @@ class OpenPoseDnnEstimator(Estimator):
         self._mean = mean
         self._swap_rb = _flag(options, "swap_rb", swap_rb)
 
+    def _zoom_stage(self, options: dict):
+        """The zoom passes (None when ``zoom`` is off); they share the coarse pass's forward."""
+        if not _flag(options, "zoom", True):
+            return None
+        try:
+            params = ZoomParams(scale=_number(options, "zoom_scale", ZoomParams.scale))
+            params.validate()
+        except ValueError as e:
+            raise EstimatorError(str(e)) from None
+        passes = ZoomPasses(self._forward, self._skeleton, self._scale, self._mean, self._swap_rb)
+        return ZoomStage(params, passes, self._skeleton)
+
     def _start_runtime(self, options: dict) -> runtimes.Runtime:
         """Choose and load the runtime; the legacy ``backend`` option means cv2.dnn's device names."""
         backend = options.get("backend")
         requested = str(options.get("runtime") or ("opencv" if backend else runtimes.AUTO)).lower()
         device = str(options.get("device") or backend or DEFAULT_DEVICE).lower()
-        precision = str(options.get("precision") or "f32").lower()
-        if precision not in runtimes.PRECISIONS:
-            raise EstimatorError(f"precision {precision!r} unknown; choose one of {', '.join(runtimes.PRECISIONS)}")
+        precision = str(options.get("precision") or AUTO_PRECISION).lower()
+        if precision not in runtimes.PRECISIONS + (AUTO_PRECISION,):
+            raise EstimatorError(f"precision {precision!r} unknown; choose one of "
+                                 f"{', '.join((AUTO_PRECISION,) + runtimes.PRECISIONS)}")
         if backend and str(backend).lower() not in BACKENDS:
             raise EstimatorError(f"backend {backend!r} unknown; choose one of {', '.join(LEGACY_BACKENDS)}")
         name, self._runtime_choice = runtimes.choose_runtime(requested, self._format)
         self._requested = {"runtime": requested, "device": device, "precision": precision}
+        precision, self._precision_choice = resolve_precision(precision, name, device)
         network = runtimes.NetworkModel(
             format=self._format, weights=Path(self._files["weights"]), config=self._files.get("config"),
             output=self._output, name=self._model_name, cache_dir=models.cache_dir() / COMPILED_CACHE)
@@ -249,6 +311,14 @@ class OpenPoseDnnEstimator(Estimator):
             raise EstimatorError(
                 f"{self._model_name} outputs shape {tuple(out.shape)}, but skeleton {self._skeleton.name} "
                 f"needs {self._skeleton.output_channels} channels; wrong skeleton or output option?")
+        self._calibrate()
+
+    def _calibrate(self) -> None:
+        """Time the network for the budget and the zoom planner (at start-up, or at the first
+        frame when ``warmup`` is off): the coarse pass of a 4:3 camera and a typical crop."""
+        if (self._budget.enabled or self._zoom is not None) and self._budget.model is None:
+            self._budget.calibrate(self._forward, [self._warm_up_size(), *CALIBRATION_CROPS])
+            self._budget.choose(lambda mw, mh: self._trimmed(640, 480, mw, mh))
 
     # ------------------------------------------------------------------ Estimator API
 
@@ -257,8 +327,9 @@ class OpenPoseDnnEstimator(Estimator):
         return self._skeleton
 
     def prepare(self, image: np.ndarray):
-        """(letterboxed image, network blob, letterbox transform) for ``image``: exactly what
-        ``infer`` feeds the runtime, so benchmarks and tests can run the runtime alone."""
+        """(letterboxed image, network blob, letterbox transform) of the coarse pass for
+        ``image``: exactly what ``infer`` feeds the runtime first, so benchmarks and tests can
+        run the runtime alone."""
         bgr = as_bgr(image)
         h, w = bgr.shape[:2]
         net_w, net_h = self.network_input_size(w, h)
@@ -269,17 +340,27 @@ class OpenPoseDnnEstimator(Estimator):
 
     def infer(self, image: np.ndarray) -> PoseResult:
         t0 = time.perf_counter()
-        boxed, blob, transform = self.prepare(image)
-        h, w = np.asarray(image).shape[:2]   # validated by prepare()
+        bgr = as_bgr(image)
+        h, w = bgr.shape[:2]
+        self._calibrate()
+        self._budget.choose(lambda mw, mh: self._trimmed(w, h, mw, mh))
+        boxed, blob, transform = self.prepare(bgr)
         t1 = time.perf_counter()
-        out = self._forward(blob) if self._scales == (1.0,) and not self._flip else self._passes(boxed, blob)
+        single = self._scales == (1.0,) and not self._flip
+        out = self._forward(blob) if single else self._passes(boxed, blob)
         t2 = time.perf_counter()
+        if single:
+            self._budget.observe(blob.shape[3], blob.shape[2], (t2 - t1) * 1e3)
         persons = decode_output(out, self._skeleton, self.decode_params, transform)
         t3 = time.perf_counter()
-        return PoseResult(
-            persons=persons, skeleton=self._skeleton.name, image_width=w, image_height=h,
-            timings_ms={"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3,
-                        "parse": (t3 - t2) * 1e3})
+        timings = {"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3, "parse": (t3 - t2) * 1e3}
+        if self._zoom is not None:
+            passes = sum(s * s for s in self._scales) * (2 if self._flip else 1)
+            persons = self._zoom.apply(bgr, out, transform, persons, self.decode_params, self._budget,
+                                       int(blob.shape[2] * blob.shape[3] * passes))
+            timings["zoom"] = (time.perf_counter() - t3) * 1e3
+        return PoseResult(persons=persons, skeleton=self._skeleton.name, image_width=w, image_height=h,
+                          timings_ms=timings)
 
     def _passes(self, boxed: np.ndarray, blob: np.ndarray) -> np.ndarray:
         """Multi-scale and flip test: one forward pass per scale (and its mirror image),
@@ -298,10 +379,14 @@ class OpenPoseDnnEstimator(Estimator):
         return map_fusion.fuse(outs, max(o.shape[-1] for o in outs), max(o.shape[-2] for o in outs))[None]
 
     def network_input_size(self, image_w: int, image_h: int) -> tuple[int, int]:
-        """The network input used for an image of this size (see ``trim_padding``)."""
+        """The coarse pass's network input for an image of this size: the input box the
+        frame budget chose (at most input_width x input_height), padding trimmed."""
+        return self._trimmed(image_w, image_h, *self._budget.size)
+
+    def _trimmed(self, image_w: int, image_h: int, box_w: int, box_h: int) -> tuple[int, int]:
         if not self._trim_padding:
-            return self._input_w, self._input_h
-        return trimmed_input_size(image_w, image_h, self._input_w, self._input_h, self._input_multiple)
+            return box_w, box_h
+        return trimmed_input_size(image_w, image_h, box_w, box_h, self._input_multiple)
 
     def describe(self) -> dict:
         run = self._runtime.describe()
@@ -316,11 +401,15 @@ class OpenPoseDnnEstimator(Estimator):
             "runtime_choice": self._runtime_choice,
             "requested_runtime": self._requested["runtime"],
             "requested_precision": self._requested["precision"],
+            "precision_choice": self._precision_choice,
             # pose_ros 0.1 names, kept for diagnostics readers: the device really in use
             "backend": run.get("device"),
             "target": run.get("target", run.get("device")),
             "requested_backend": self._requested["device"],
-            "input_size": [self._input_w, self._input_h],
+            "input_size": list(self._budget.size),
+            **self._budget.describe(),
+            "zoom": ({"enabled": True, **asdict(self._zoom.params), "last_frame": self._zoom.last_plan.as_dict()}
+                     if self._zoom is not None else {"enabled": False}),
             "trim_padding": self._trim_padding,
             "scales": list(self._scales),
             "flip": self._flip,

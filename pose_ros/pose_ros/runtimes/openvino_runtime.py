@@ -77,7 +77,7 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset:
     return frozenset()
 
 
-def native_bf16(flags: frozenset = None) -> bool:
+def native_bf16(flags: Optional[frozenset] = None) -> bool:
     """Whether the CPU computes bf16 in hardware matrix units (Intel AMX, ``amx_bf16``).
 
     Only there does bf16 pay: measured on 2 cores of a Sapphire Rapids Xeon, OpenVINO bf16

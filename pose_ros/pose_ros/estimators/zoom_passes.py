@@ -1,0 +1,113 @@
+"""Running the zoom passes that :mod:`pose_ros.core.zoom` plans, for the OpenPose estimator.
+
+Each crop is cut from the source image, letterboxed to its network size (the crop's scale,
+rounded to the shape quantum), run through the same forward function and preprocessing as
+the coarse pass, parsed, and its people shifted back to source pixels. The people of all
+passes are then merged by :func:`pose_ros.core.merge.merge_passes`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, List, Tuple
+
+import cv2
+import numpy as np
+
+from pose_ros.core import zoom
+from pose_ros.core.geometry import LetterboxTransform, apply_letterbox, compute_letterbox
+from pose_ros.core.merge import merge_passes
+from pose_ros.core.paf import DecodeParams, as_chw, decode_output
+from pose_ros.core.persons import Person
+from pose_ros.core.skeletons import Skeleton
+from pose_ros.core.zoom import Crop, ZoomParams, ZoomPlan
+from pose_ros.estimators.frame_budget import FrameBudget
+
+
+class ZoomPasses:
+    """Runs a :class:`ZoomPlan` on an image with a given forward function and preprocessing."""
+
+    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], skeleton: Skeleton, scale: float,
+                 mean: Tuple[float, float, float], swap_rb: bool) -> None:
+        self._forward = forward
+        self._skeleton = skeleton
+        self._blob = (scale, mean, swap_rb)
+
+    def run(self, bgr: np.ndarray, plan: ZoomPlan, params: DecodeParams) -> Tuple[List[Person], list]:
+        """People found in the crops of ``plan`` (source pixels), and the ``(network width,
+        height, forward ms)`` of each pass for the cost model."""
+        persons: List[Person] = []
+        samples = []
+        for crop in plan.crops:
+            found, sample = self._one(bgr, crop, params)
+            persons.extend(found)
+            samples.append(sample)
+        return persons, samples
+
+    def _one(self, bgr: np.ndarray, crop: Crop, params: DecodeParams) -> Tuple[List[Person], Tuple[int, float]]:
+        patch = np.ascontiguousarray(bgr[crop.y0:crop.y1, crop.x0:crop.x1])
+        h, w = patch.shape[:2]
+        transform = compute_letterbox(w, h, crop.net_w, crop.net_h)
+        boxed = apply_letterbox(patch, transform, pad_value=0)
+        scale, mean, swap_rb = self._blob
+        blob = cv2.dnn.blobFromImage(boxed, scale, (crop.net_w, crop.net_h), mean, swap_rb, False)
+        t0 = time.perf_counter()
+        out = self._forward(blob)
+        ms = (time.perf_counter() - t0) * 1e3
+        # Upscaled crops overshoot: keypoint peaks of 1.08-1.14 were seen on vtest frames
+        # (pose_node rejects scores above 1). Heatmaps are confidences: cap them at 1.
+        out = np.array(out, copy=True)
+        heat = out[:, :self._skeleton.heatmap_channels]
+        np.minimum(heat, 1.0, out=heat)
+        found = decode_output(out, self._skeleton, params, transform)
+        return [shifted(p, crop.x0, crop.y0) for p in found], (crop.net_w, crop.net_h, ms)
+
+
+def shifted(person: Person, dx: float, dy: float) -> Person:
+    """``person`` moved by (dx, dy) pixels (undetected keypoints stay at 0, 0)."""
+    kp = person.keypoints.copy()
+    found = kp[:, 2] > 0
+    kp[found, 0] += dx
+    kp[found, 1] += dy
+    x, y, w, h = person.bbox
+    # the person score also averages PAF alignments, which overshoot 1 as the peaks do
+    return Person(keypoints=kp, score=min(person.score, 1.0), bbox=(x + dx, y + dy, w, h),
+                  track_id=person.track_id)
+
+
+class ZoomStage:
+    """After the coarse pass: plan crops from its maps and people, run them within what is
+    left of the frame budget, and merge all people. Keeps the last plan for ``describe``."""
+
+    def __init__(self, params: ZoomParams, passes: ZoomPasses, skeleton: Skeleton) -> None:
+        params.validate()
+        self.params = params
+        self._passes = passes
+        self._skeleton = skeleton
+        self.last_plan: ZoomPlan = zoom.NO_PLAN
+
+    def apply(self, bgr: np.ndarray, output: np.ndarray, transform: LetterboxTransform, persons: List[Person],
+              decode: DecodeParams, frame_budget: FrameBudget, coarse_pixels: int) -> List[Person]:
+        """``persons`` of the coarse pass (maps ``output``, letterbox ``transform``, network
+        pixels of all its passes ``coarse_pixels``) merged with those of the zoom passes."""
+        heatmaps = as_chw(output)[:self._skeleton.num_keypoints]
+        regions = zoom.evidence_regions(heatmaps, self.params.threshold, transform)
+        is_near = [zoom.person_height(p, self._skeleton) * transform.scale >= self.params.near_height
+                   for p in persons]
+        near = [p for p, n in zip(persons, is_near) if n]
+        near_boxes = [(x, y, x + w, y + h) for x, y, w, h in (p.bbox for p in near)]
+        regions = zoom.drop_near(regions, near_boxes)
+        budget_ms = frame_budget.remaining_ms(coarse_pixels) if frame_budget.enabled else 0.0
+        if frame_budget.enabled and budget_ms <= 0:
+            self.last_plan = zoom.ZoomPlan((), 0.0, len(regions), len(regions), 0.0)
+            return persons
+        self.last_plan = zoom.plan_crops(regions, transform.src_w, transform.src_h, transform.scale,
+                                         self.params, frame_budget.pass_ms, budget_ms)
+        if not self.last_plan.crops:
+            return persons
+        zoomed, samples = self._passes.run(bgr, self.last_plan, decode)
+        for width, height, ms in samples:
+            frame_budget.observe(width, height, ms)
+        zoomed = zoom.outside_boxes(zoomed, near_boxes)
+        merged = merge_passes([near, zoomed, [p for p, n in zip(persons, is_near) if not n]])
+        return merged[:decode.max_persons] if decode.max_persons else merged
