@@ -527,3 +527,58 @@ def test_a_failed_node_makes_the_launch_exit_1_and_a_clean_end_does_not() -> Non
     with pytest.raises(ll.LaunchFailed, match="/dev/video7.*exit status 1"):
         handler(SimpleNamespace(returncode=1), SimpleNamespace(is_shutdown=False))
     assert handler(SimpleNamespace(returncode=-2), SimpleNamespace(is_shutdown=True)) is None   # Ctrl-C
+
+
+# --------------------------------------------------------------------------- several cameras, one node
+
+
+def multi_args(**over: str) -> dict:
+    args = {"images": "/front/color/image_raw,/rear/color/image_raw", "names": "", "depths": "",
+            "params_file": PARAMS_FILE, "managed": "false", "namespace": "", "use_sim_time": "false",
+            "log_level": "info"}
+    args.update(over)
+    assert set(args) == set(ll.MULTI_CAMERA_ARGS)
+    return args
+
+
+def test_multi_camera_plan_names_the_cameras_after_their_topics_and_remaps_each() -> None:
+    plan = ll.multi_camera_plan(multi_args(), PARAMS_FILE)
+    assert plan["parameters"][0] == PARAMS_FILE and plan["parameters"][-1]["cameras"] == ["front", "rear"]
+    assert plan["remappings"] == [
+        ("front/image", "/front/color/image_raw"), ("front/image/compressed", "/front/color/image_raw/compressed"),
+        ("front/camera_info", "/front/color/camera_info"),
+        ("rear/image", "/rear/color/image_raw"), ("rear/image/compressed", "/rear/color/image_raw/compressed"),
+        ("rear/camera_info", "/rear/color/camera_info")]
+    assert (plan["executable"], plan["managed"]) == ("pose_node", False)
+    assert "front (/front/color/image_raw)" in plan["message"]
+
+
+@pytest.mark.parametrize("images, names, expected", [
+    ("[/a/image_raw, /b/image_raw]", "", ["a", "b"]),               # a YAML-style list
+    ("/cam/left/image /cam/right/image", "", ["camera0", "camera1"]),  # same first token: numbered
+    ("image_raw", "", ["camera0"]),                                   # no namespace to name it after
+    ("/a/image_raw,/b/image_raw", "[left, right]", ["left", "right"]),
+])
+def test_multi_camera_names(images: str, names: str, expected: list) -> None:
+    plan = ll.multi_camera_plan(multi_args(images=images, names=names), None)
+    assert plan["parameters"][-1]["cameras"] == expected
+    assert [r[0] for r in plan["remappings"] if r[0].endswith("/image")] == [f"{n}/image" for n in expected]
+
+
+def test_multi_camera_depths_pair_with_the_images_and_managed_makes_a_lifecycle_node() -> None:
+    plan = ll.multi_camera_plan(multi_args(depths="/front/depth,/rear/depth", managed="true"), None)
+    assert ("front/depth", "/front/depth") in plan["remappings"] and ("rear/depth", "/rear/depth") in plan["remappings"]
+    assert plan["managed"] is True and plan["parameters"][-1]["autostart"] is False
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"images": ""}, "'images' needs at least one image topic"),
+    ({"images": "/a/image,//b"}, "'images' is not a valid topic"),
+    ({"names": "left"}, "'names' has 1 names for 2 images"),
+    ({"names": "left,9lives"}, "'names': '9lives' is not a valid namespace"),
+    ({"names": "same,same"}, "each camera name must be given once"),
+    ({"depths": "/front/depth"}, "'depths' has 1 topics for 2 images"),
+])
+def test_bad_multi_camera_arguments_name_the_argument(over: dict, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        ll.multi_camera_plan(multi_args(**over), None)

@@ -77,6 +77,36 @@ def topic_of(name: str, value: str) -> str:
     return topic
 
 
+def topic_list(name: str, value: str) -> List[str]:
+    """A list argument of topics: ``a,b``, ``[a, b]`` or ``a b``; each one checked."""
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    items = [t.strip().strip("'\"") for t in re.split(r"[,\s]+", text)]
+    return [topic_of(name, t) for t in items if t]
+
+
+def camera_names_of(topics: List[str], names: List[str]) -> List[str]:
+    """One camera name per topic: ``names`` when given (as many as topics, each a name token),
+    else the first namespace token of each topic (``/front/color/image_raw`` -> front) when
+    those are all different, else camera0, camera1 ..."""
+    if names:
+        if len(names) != len(topics):
+            raise ValueError(f"launch argument 'names' has {len(names)} names for {len(topics)} images")
+        bad = [n for n in names if not all(_NAME_TOKEN.match(tok) for tok in n.strip("/").split("/"))]
+        if bad:
+            raise ValueError(f"launch argument 'names': {bad[0]!r} is not a valid namespace")
+        chosen = [n.strip("/") for n in names]
+    else:
+        tokens = [t.lstrip("~/").split("/") for t in topics]
+        firsts = [tok[0] for tok in tokens]
+        derived = all(len(tok) > 1 for tok in tokens) and len(set(firsts)) == len(firsts)
+        chosen = firsts if derived else [f"camera{i}" for i in range(len(topics))]
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"launch argument 'names': each camera name must be given once, got {chosen}")
+    return chosen
+
+
 def log_level_of(args: Mapping[str, str]) -> str:
     level = _get(args, "log_level").lower()
     if level not in LOG_LEVELS:

@@ -21,13 +21,14 @@ missing rviz2, a params file that does not exist) starts nothing and orphans not
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from pose_ros.bringup import dds_profile, parent_death
 from pose_ros.bringup.launch_args import (  # noqa: F401 - the launch files' one import
     LOG_LEVELS, log_arguments, managed_of, namespace_of, params_file_of, parse_bool, parse_float, parse_int,
-    pose_overrides, topic_of, use_sim_time)
+    camera_names_of, pose_overrides, topic_list, topic_of, use_sim_time)
 from pose_ros.bringup.launch_args import _get
 
 PACKAGE = "pose_ros"
@@ -57,6 +58,7 @@ WEBCAM_ARGS = ("video_device", "image_width", "image_height", "framerate", "pixe
                "camera_name", "params_file", "rviz", "managed") + POSE_OVERRIDE_ARGS + COMMON_ARGS
 POSE_ARGS = ("image", "params_file", "managed") + COMMON_ARGS
 RGBD_ARGS = ("camera", "image", "depth", "camera_info", "params_file", "rviz", "managed") + COMMON_ARGS
+MULTI_CAMERA_ARGS = ("images", "names", "depths", "params_file", "managed") + COMMON_ARGS
 DEMO_ARGS = ("video", "frames", "rate_hz", "output_dir", "expected_frames", "params_file",
              "model") + COMMON_ARGS
 LAUNCH_FILE_ARGS = {
@@ -64,6 +66,7 @@ LAUNCH_FILE_ARGS = {
     "pose.launch.py": POSE_ARGS,
     "demo.launch.py": DEMO_ARGS,
     "rgbd.launch.py": RGBD_ARGS,
+    "multi_camera.launch.py": MULTI_CAMERA_ARGS,
 }
 
 # Colour image, depth aligned to it, and the colour camera_info of common RGB-D drivers
@@ -308,6 +311,38 @@ def pose_node_plan(args: Mapping[str, str], params_file: Optional[str], image_to
     })
     if managed:
         plan["namespace"] = ""
+    return plan
+
+
+def multi_camera_plan(args: Mapping[str, str], params_file: Optional[str]) -> Plan:
+    """One pose node, one model, for every topic in ``images`` (``cameras`` parameter).
+
+    Camera ``front`` on ``/front/color/image_raw``: its ``front/image`` (and
+    ``front/image/compressed``) is remapped onto that topic and ``front/camera_info`` onto the
+    camera_info beside it (``/front/color/camera_info``, as image_transport pairs them);
+    ``depths``, when given, one per image, feeds ``front/depth``. The outputs stay under the
+    node's namespace: ``front/persons``, ``front/image_annotated`` ...
+    """
+    images = topic_list("images", _get(args, "images"))
+    if not images:
+        raise ValueError("launch argument 'images' needs at least one image topic, e.g. "
+                         "images:=/front/image_raw,/rear/image_raw")
+    names = camera_names_of(images, [n for n in re.split(r"[,\s\[\]]+", _get(args, "names")) if n])
+    depths = topic_list("depths", _get(args, "depths"))
+    if depths and len(depths) != len(images):
+        raise ValueError(f"launch argument 'depths' has {len(depths)} topics for {len(images)} images "
+                         "(give one per image, or none)")
+    plan = pose_node_plan(args, params_file, images[0])
+    plan["parameters"][-1]["cameras"] = names
+    remaps = []
+    for i, (name, image) in enumerate(zip(names, images)):
+        remaps += [(f"{name}/image", image), (f"{name}/image/compressed", f"{image}/compressed"),
+                   (f"{name}/camera_info", f"{image.rsplit('/', 1)[0]}/camera_info" if "/" in image.lstrip("/")
+                    else "camera_info")]
+        if depths:
+            remaps.append((f"{name}/depth", depths[i]))
+    plan["remappings"] = remaps
+    plan["message"] = "one pose node for " + ", ".join(f"{n} ({t})" for n, t in zip(names, images))
     return plan
 
 

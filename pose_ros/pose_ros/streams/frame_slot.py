@@ -10,6 +10,7 @@ dropped and counted, and frames whose stamp is older than the last processed one
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Generic, Optional, TypeVar
 
@@ -46,10 +47,14 @@ class LatestFrameSlot(Generic[T]):
     frames look stale.
     """
 
-    def __init__(self, jump_back_s: float = 1.0, future_tolerance_s: float = 0.25) -> None:
+    def __init__(self, jump_back_s: float = 1.0, future_tolerance_s: float = 0.25,
+                 cond: Optional[threading.Condition] = None) -> None:
+        """``cond``: a condition shared by several slots, so one worker can wait on all of them
+        (:class:`~pose_ros.streams.fair_take.OldestFirst`); by default the slot's own."""
         self._jump_back_ns = int(jump_back_s * 1e9)
         self._future_tolerance_ns = int(future_tolerance_s * 1e9)
-        self._cond = threading.Condition()
+        self._cond = cond if cond is not None else threading.Condition()
+        self.waiting_since = 0.0   # time.monotonic() when the slot last went from empty to holding a frame
         self._frame: Optional[T] = None
         self._stamp_ns = 0
         self._last_taken_ns = 0
@@ -76,8 +81,10 @@ class LatestFrameSlot(Generic[T]):
                 self._last_taken_ns = 0
             if self._frame is not None:
                 self.counters.replaced += 1
+            else:
+                self.waiting_since = time.monotonic()
             self._frame, self._stamp_ns = frame, stamp_ns
-            self._cond.notify()
+            self._cond.notify_all()   # a shared condition may have other waiters than this slot's worker
             return True
 
     def take(self, timeout_s: Optional[float] = None) -> Optional[T]:
@@ -111,6 +118,11 @@ class LatestFrameSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def pending(self) -> bool:
+        """A frame is waiting to be taken."""
+        return self._frame is not None
 
     def snapshot(self) -> dict[str, Any]:
         with self._cond:

@@ -30,26 +30,28 @@ from pose_ros_msgs.msg import PersonKeypoints3DArray
 class Depth3D:
     """Pairs 2D results with depth frames by stamp, lifts them and publishes them in 3D."""
 
-    def __init__(self, node: Node, out_qos: QoSProfile) -> None:
-        self._node = node
+    def __init__(self, node: Node, out_qos: QoSProfile, prefix: str = "") -> None:
+        """``prefix``: the camera's namespace ("front/"), "" for the node's single camera."""
+        self._node, self._prefix = node, prefix
         self._pairer: StampPairer = StampPairer(tolerance_ns=self._tolerance_ns())
         self.camera_info: Optional[CameraInfo] = None
         self._lock = threading.Lock()
         self._counts = {"frames_3d": 0, "frames_without_3d": 0}
         self._status = "no depth image received yet"
-        self._persons_3d_pub = node.create_publisher(PersonKeypoints3DArray, "persons_3d", out_qos)
-        self.markers_pub = node.create_publisher(MarkerArray, "persons_markers", out_qos)
-        self.depth_topic = node.resolve_topic_name("depth")
+        self._persons_3d_pub = node.create_publisher(PersonKeypoints3DArray, prefix + "persons_3d", out_qos)
+        self.markers_pub = node.create_publisher(MarkerArray, prefix + "persons_markers", out_qos)
+        self.depth_topic = node.resolve_topic_name(prefix + "depth")
+        self.camera_info_topic = node.resolve_topic_name(prefix + "camera_info")
         self._depth: Optional[MatchedSubscription] = None
 
     def start(self) -> None:
         """Subscribe depth and camera_info (activate); the lifecycle's entity mark destroys them."""
         node = self._node
         # Best effort matches reliable and best-effort drivers; camera_info is small.
-        node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+        node.create_subscription(CameraInfo, self._prefix + "camera_info", self._on_camera_info,
                                  keep_last(1, ReliabilityPolicy.BEST_EFFORT))
         # Like the image subscription: reliability follows the publishers in auto mode.
-        self._depth = MatchedSubscription(node, Image, "depth", self._on_depth, 2,
+        self._depth = MatchedSubscription(node, Image, self._prefix + "depth", self._on_depth, 2,
                                           parameters.get(node, "input_reliability"))
 
     @property
@@ -121,7 +123,7 @@ class Depth3D:
             raise DepthError(f"{decision.reason} on {self.depth_topic}")
         info = self.camera_info
         if info is None:
-            raise DepthError(f"no camera_info received on {self._node.resolve_topic_name('camera_info')}")
+            raise DepthError(f"no camera_info received on {self.camera_info_topic}")
         k = intrinsics_for(info.k, (info.width, info.height), (width, height))
         depth_m = depth_msg_to_metres(decision.depth)
         params = LiftParams(window_px=self._p("depth_window_px"), outlier_m=self._p("depth_outlier_m"))

@@ -46,19 +46,20 @@ class FrameCounters:
             return dict(self._counts), self._last_error
 
 
-def collect_stats(intake: Any, worker: Any, counters: FrameCounters, loader: Any, depth3d: Any,
+def collect_stats(intake: Any, lane: Any, counters: FrameCounters, loader: Any, depth3d: Any,
                   stream: Any) -> Dict[str, Any]:
-    """The node's ``stats()``: counters and rates of every part, in the order /diagnostics lists them."""
+    """A camera's ``stats()``: counters and rates of every part, in the order /diagnostics lists them;
+    ``lane``: the worker's meters of this camera."""
     now = time.monotonic()
     slot = intake.slot.snapshot()
     counts, last_error = counters.snapshot()
     jitter = stream.jitter()
     return {
         "input_fps": intake.in_rate.rate(now),
-        "output_fps": worker.out_rate.rate(now),
-        "latency_p50_ms": worker.latency.percentile(50),
-        "latency_p95_ms": worker.latency.percentile(95),
-        "inference_ms": worker.inference.percentile(50),
+        "output_fps": lane.out_rate.rate(now),
+        "latency_p50_ms": lane.latency.percentile(50),
+        "latency_p95_ms": lane.latency.percentile(95),
+        "inference_ms": lane.inference.percentile(50),
         "frames_received": slot["received"],
         "frames_processed": counts["processed"],
         "frames_dropped": slot["dropped"],
@@ -88,9 +89,10 @@ def lifecycle_status(state: str, configure_error: str) -> Tuple[int, str]:
 
 
 class Diagnostics:
-    """Publishes one DiagnosticStatus per second, named after the node's fully qualified name, in
-    every lifecycle state (all an inactive node publishes). ``stats()`` holds ``lifecycle_state``;
-    ``loader()`` is None while unconfigured."""
+    """Publishes /diagnostics once a second, named after the node's fully qualified name, in every
+    lifecycle state (all an inactive node publishes): ``<fqn>: pose`` for a node with one camera;
+    with ``cameras``, ``<fqn>: pose <camera>`` for each camera plus ``<fqn>: pose`` for the shared
+    estimator. ``stats()`` holds ``lifecycle_state``; ``loader()`` is None while unconfigured."""
 
     def __init__(self, node: Node, stats: Callable[[], Dict[str, Any]], loader: Callable[[], Optional[Any]]) -> None:
         self._node, self._stats, self._loader = node, stats, loader
@@ -98,16 +100,32 @@ class Diagnostics:
         self.timer = node.create_timer(1.0, self.publish)
 
     def publish(self) -> None:
-        node, s, loader = self._node, self._stats(), self._loader()
+        s, loader = self._stats(), self._loader()
+        # The fully qualified name: two nodes in different namespaces must not share a status.
+        name = f"{self._node.get_fully_qualified_name()}: pose"
+        if "cameras" not in s:
+            statuses = [self._status(name, s, loader)]
+        else:
+            shared = {k: v for k, v in s.items() if k != "cameras"}
+            statuses = [self._status(name, shared, loader, estimator_only=True)] + [
+                self._status(f"{name} {camera}", {**values, "lifecycle_state": s["lifecycle_state"]}, loader)
+                for camera, values in s["cameras"].items()]
+        array = DiagnosticArray(status=statuses)
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        self.publisher.publish(array)
+
+    def _status(self, name: str, s: Dict[str, Any], loader: Optional[Any],
+                estimator_only: bool = False) -> DiagnosticStatus:
+        """One status: a camera's (its input and errors) or, ``estimator_only``, the shared estimator's."""
+        node = self._node
         info = loader.info if loader is not None else {}
         p = parameters.get
         hardware = f"{info.get('runtime', p(node, 'estimator'))}/{info.get('device', info.get('backend', 'none'))}"
-        # The fully qualified name: two nodes in different namespaces must not share a status.
-        status = DiagnosticStatus(name=f"{node.get_fully_qualified_name()}: pose", hardware_id=hardware)
+        status = DiagnosticStatus(name=name, hardware_id=hardware)
         if s["lifecycle_state"] != "active" or loader is None:
             status.level, status.message = lifecycle_status(s["lifecycle_state"], s.get("last_error", ""))
         elif loader.estimator is None or loader.error:
-            status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or "no estimator"
+            status.level, status.message = DiagnosticStatus.ERROR, s["last_error"] or loader.error or "no estimator"
         elif s["last_error"]:
             status.level, status.message = DiagnosticStatus.ERROR, s["last_error"]
         elif info.get("fallback_reason"):  # for as long as the fallback estimator runs
@@ -116,6 +134,8 @@ class Diagnostics:
                               f"running on {info.get('backend', 'cpu')}: {info['fallback_reason']}")
         elif not s["enabled"]:
             status.level, status.message = DiagnosticStatus.OK, "disabled"
+        elif estimator_only:
+            status.level, status.message = DiagnosticStatus.OK, "running"
         elif s["input_fps"] == 0.0:
             missing = s.get("inputs_missing")
             status.level = DiagnosticStatus.WARN
@@ -129,6 +149,4 @@ class Diagnostics:
                   "model": info.get("model", p(node, "model")), "estimator": p(node, "estimator"),
                   "fallback_reason": info.get("fallback_reason") or ""}
         status.values = [KeyValue(key=k, value=fmt.get(type(v), str)(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = node.get_clock().now().to_msg()
-        self.publisher.publish(array)
+        return status

@@ -33,8 +33,9 @@ class InputWatch:
     """Checks once a second while active; warns after :data:`GRACE_S` and every :data:`REPEAT_S`
     while inputs are missing."""
 
-    def __init__(self, node: Node, image_topic: Callable[[], str], depth_topic: Callable[[], str]) -> None:
-        self._node, self._image, self._depth = node, image_topic, depth_topic
+    def __init__(self, node: Node, image_topic: Callable[[], str], depth_topic: Callable[[], str],
+                 camera_info_topic: Callable[[], str]) -> None:
+        self._node, self._image, self._depth, self._camera_info = node, image_topic, depth_topic, camera_info_topic
         self._start = time.monotonic()
         self._warned_at: Optional[float] = None
         self.missing = ""
@@ -51,7 +52,7 @@ class InputWatch:
     def check(self) -> None:
         node = self._node
         found = missing_inputs(node.count_publishers, self._image(), self._depth(),
-                               node.resolve_topic_name("camera_info"))
+                               self._camera_info())
         now = time.monotonic()
         self.missing = ", ".join(found) if now - self._start >= GRACE_S else ""
         if not self.missing:

@@ -7,7 +7,7 @@ the worker takes it, so the output never lags behind the camera by more than one
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -21,22 +21,45 @@ from pose_ros.ros.qos import MatchedSubscription, SubscriptionEventCallbacks
 from pose_ros.streams.frame_slot import LatestFrameSlot
 from pose_ros.streams.rate_stats import RateMeter
 
-FUTURE_STAMP_TOLERANCE_S = 0.25   # stamps further ahead of the node's clock are reported
+FUTURE_STAMP_TOLERANCE_S = 0.25   # stamps further ahead of the node's clock are reported (the slots' tolerance)
+
+
+class EnableSwitch:
+    """``~/enable`` (one per node, for all its cameras): disabling drops the pending frames."""
+
+    def __init__(self, node: Node, slots: List[LatestFrameSlot]) -> None:
+        self._node, self._slots = node, slots
+        self.enabled = True
+        node.create_service(SetBool, "~/enable", self._on_enable)
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.enabled = bool(request.data)
+        if not self.enabled:
+            for slot in self._slots:
+                slot.clear()
+        response.success = True
+        response.message = "enabled" if self.enabled else "disabled"
+        self._node.get_logger().info(f"pose estimation {response.message}")
+        return response
 
 
 class Intake:
-    """Subscribes ``image`` (or ``image/compressed``) while active; serves ``~/enable`` while configured."""
+    """Subscribes ``<prefix>image`` (or ``<prefix>image/compressed``) while active, into ``slot``."""
 
-    def __init__(self, node: Node, counters: FrameCounters, on_incompatible_qos: Callable[[Any], None]) -> None:
+    def __init__(self, node: Node, counters: FrameCounters, on_incompatible_qos: Callable[[Any], None],
+                 slot: LatestFrameSlot, switch: EnableSwitch, prefix: str = "") -> None:
         self._node, self._counters, self._on_incompatible_qos = node, counters, on_incompatible_qos
-        self.slot: LatestFrameSlot = LatestFrameSlot(future_tolerance_s=FUTURE_STAMP_TOLERANCE_S)
+        self.slot, self._switch = slot, switch
         self.in_rate = RateMeter()
-        self.enabled = True
         compressed = parameters.get(node, "image_transport") == "compressed"
-        self._msg_type, self._name = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        name = "image/compressed" if compressed else "image"
+        self._msg_type, self._name = (CompressedImage if compressed else Image), prefix + name
         self.topic = node.resolve_topic_name(self._name)
         self._images: Optional[MatchedSubscription] = None
-        node.create_service(SetBool, "~/enable", self._on_enable)
+
+    @property
+    def enabled(self) -> bool:
+        return self._switch.enabled
 
     def start(self) -> None:
         """Subscribe (activate); the lifecycle's entity mark destroys the subscription and its QoS timer."""
@@ -58,7 +81,7 @@ class Intake:
 
     def _on_image(self, msg: Any) -> None:
         self.in_rate.tick(time.monotonic())
-        if not self.enabled:
+        if not self._switch.enabled:
             self._counters.count("ignored_disabled")
             return
         future_before = self.slot.counters.future
@@ -69,12 +92,3 @@ class Intake:
                 f"image stamped {(stamp - now) / 1e9:.3f} s ahead of this node's clock (more than "
                 f"{FUTURE_STAMP_TOLERANCE_S} s): processed, but not used to order frames; check the "
                 "camera's clock (NTP, use_sim_time)", throttle_duration_sec=THROTTLE_S)
-
-    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        self.enabled = bool(request.data)
-        if not self.enabled:
-            self.slot.clear()
-        response.success = True
-        response.message = "enabled" if self.enabled else "disabled"
-        self._node.get_logger().info(f"pose estimation {response.message}")
-        return response

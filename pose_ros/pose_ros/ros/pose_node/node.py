@@ -13,7 +13,10 @@ A managed (lifecycle) node, wired here from parts that each do one job (this pac
 - :mod:`.outputs`: persons, skeleton, annotated image, detections, image markers;
 - :mod:`.depth3d`: depth + camera_info, stamp pairing, 3D persons and RViz markers;
 - :mod:`.diagnostics`: counters, ``stats()`` and /diagnostics (in every lifecycle state);
-- :mod:`.input_watch`: input topics nobody publishes, said in the log and the diagnostics.
+- :mod:`.input_watch`: input topics nobody publishes, said in the log and the diagnostics;
+- :mod:`.camera`: one camera's topics and parts; with ``cameras:=[front, rear]`` the node serves
+  several cameras with one estimator and one worker (``front/image`` in, ``front/persons`` out),
+  the camera that waited longest first (:mod:`pose_ros.streams.fair_take`).
 
 With ``autostart`` (the default) the node configures and activates itself while it is built, so
 it runs like a plain node; a model that cannot be loaded yet (not fetched) does not fail that
@@ -110,9 +113,14 @@ class PoseNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         def activate() -> None:
             self._pipeline.start()
-            self.get_logger().info(f"active: listening for images, publishing "
-                                   f"{self._pipeline.outputs.persons_pub.topic_name} and "
-                                   f"{self._pipeline.outputs.annotated_pub.topic_name}")
+            cameras = self._pipeline.cameras
+            if len(cameras) == 1:
+                self.get_logger().info(f"active: listening for images, publishing "
+                                       f"{self._pipeline.outputs.persons_pub.topic_name} and "
+                                       f"{self._pipeline.outputs.annotated_pub.topic_name}")
+            else:
+                self.get_logger().info(f"active: {len(cameras)} cameras, one estimator: " + "; ".join(
+                    f"{c.intake.topic} -> {c.outputs.persons_pub.topic_name}" for c in cameras))
         return self._transition("activate", activate, undo=self._pipeline.stop)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -161,7 +169,7 @@ class PoseNode(LifecycleNode):
         # Not the shutdown transition: a signal may have shut the context down already.
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
-            pipeline.intake.slot.close()
+            pipeline.slots.close()
             pipeline.worker.join(timeout_s=5.0)
         super().destroy_node()
 

@@ -8,6 +8,7 @@ subscribes.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Optional
 
 from rclpy.node import Node
@@ -36,11 +37,14 @@ class Outputs:
     """The 2D publishers. ``publish_persons`` first (it is what consumers wait for), then
     ``publish_views``: drawings and overlays of the same persons."""
 
-    def __init__(self, node: Node, out_qos: QoSProfile, events: PublisherEventCallbacks) -> None:
-        self._node = node
-        self.persons_pub = node.create_publisher(PersonKeypointsArray, "persons", out_qos, event_callbacks=events)
-        self.annotated_pub = node.create_publisher(Image, "image_annotated", out_qos, event_callbacks=events)
-        self._skeleton_pub = node.create_publisher(SkeletonMsg, "skeleton", LATCHED)
+    def __init__(self, node: Node, out_qos: QoSProfile, events: PublisherEventCallbacks, prefix: str = "") -> None:
+        """``prefix``: the camera's namespace ("front/"), "" for the node's single camera."""
+        self._node, self._prefix = node, prefix
+        self.persons_pub = node.create_publisher(PersonKeypointsArray, prefix + "persons", out_qos,
+                                                 event_callbacks=events)
+        self.annotated_pub = node.create_publisher(Image, prefix + "image_annotated", out_qos,
+                                                   event_callbacks=events)
+        self._skeleton_pub = node.create_publisher(SkeletonMsg, prefix + "skeleton", LATCHED)
         self._skeleton_published: Optional[str] = None
         self._create_vision_publishers(out_qos, events)
 
@@ -50,7 +54,8 @@ class Outputs:
     def _create_vision_publishers(self, out_qos: QoSProfile, events: PublisherEventCallbacks) -> None:
         """detections + label_info when vision_msgs imports; image_markers/*; image_annotations
         when foxglove_msgs imports."""
-        node, log = self._node, self._node.get_logger()
+        node, log, prefix = self._node, self._node.get_logger(), self._prefix
+        pub = partial(node.create_publisher, qos_profile=out_qos, event_callbacks=events)
         self.detections_pub = self._label_info_pub = None
         self._label_info_key: Optional[tuple] = None
         try:
@@ -61,18 +66,17 @@ class Outputs:
                         "published (apt install ros-$ROS_DISTRO-vision-msgs)")
         else:
             self._detections_convert = detections_convert
-            self.detections_pub = node.create_publisher(detections_convert.Detection2DArray, "detections", out_qos,
-                                                        event_callbacks=events)
-            self._label_info_pub = node.create_publisher(detections_convert.LabelInfo, "label_info", LATCHED)
-        self.limbs_pub = node.create_publisher(ImageMarker, "image_markers/limbs", out_qos, event_callbacks=events)
-        self.joints_pub = node.create_publisher(ImageMarker, "image_markers/joints", out_qos, event_callbacks=events)
+            self.detections_pub = pub(detections_convert.Detection2DArray, prefix + "detections")
+            self._label_info_pub = node.create_publisher(detections_convert.LabelInfo, prefix + "label_info", LATCHED)
+        self.limbs_pub = pub(ImageMarker, prefix + "image_markers/limbs")
+        self.joints_pub = pub(ImageMarker, prefix + "image_markers/joints")
         self._foxglove_msgs, why = load_foxglove_msgs()
         self._annotations_pub = None
         if self._foxglove_msgs is None:
             log.info(why)
         else:
             self._annotations_pub = node.create_publisher(
-                self._foxglove_msgs.ImageAnnotations, "image_annotations", out_qos, event_callbacks=events)
+                self._foxglove_msgs.ImageAnnotations, prefix + "image_annotations", out_qos, event_callbacks=events)
 
     def start(self) -> None:
         """On activation: the latched class map, so a consumer has it before the first frame

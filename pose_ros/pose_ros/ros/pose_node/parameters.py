@@ -125,6 +125,11 @@ PARAMS = (
 AUTOSTART = Param("autostart", True, "Configure and activate at start, as a plain node. false: start "
                   "unconfigured, for a lifecycle manager (ros2 lifecycle set /pose_node configure, then "
                   "activate).", read_only=True)
+CAMERAS = Param("cameras", [""], "Camera names, one estimator for all: [front, rear] subscribes front/image and "
+                "rear/image (their depth, camera_info, image/compressed too) and publishes front/persons, "
+                "rear/persons and every other output in the camera's namespace; the next frame is the one of "
+                "the camera that waited longest. [''] (the default) or []: one camera on image, persons ...",
+                read_only=True)
 PARAM_BY_NAME = parameters.by_name(PARAMS)
 DECODE_FIELDS = {f.name for f in fields(DecodeParams)} & set(PARAM_BY_NAME)
 
@@ -132,6 +137,22 @@ DECODE_FIELDS = {f.name for f in fields(DecodeParams)} & set(PARAM_BY_NAME)
 def decode_values(node: Node) -> Dict[str, Any]:
     """The parser's parameters as the node holds them now."""
     return {name: parameters.get(node, name) for name in DECODE_FIELDS}
+
+
+def camera_names(node: Node) -> List[str]:
+    """The ``cameras`` parameter as topic namespaces: [""] for the node's own single camera.
+    Raises ValueError for names that cannot be namespaces or are given twice."""
+    value = node.get_parameter(CAMERAS.name).value
+    names = [str(v).strip().strip("/") for v in (value or [])]
+    names = [n for n in names if n] or [""]
+    if len(set(names)) != len(names):
+        raise ValueError(f"cameras {names}: each camera name must be given once")
+    for name in names:
+        if name and not all(part and (part[0].isalpha() or part[0] == "_") and part.replace("_", "a").isalnum()
+                            for part in name.split("/")):
+            raise ValueError(f"camera name {name!r}: use letters, digits and _ (a topic namespace such as front "
+                             "or arm/left), starting with a letter")
+    return names
 
 
 class ParameterCheck:
@@ -146,7 +167,7 @@ class ParameterCheck:
     def __init__(self, node: Node) -> None:
         self._node = node
         self.locked = False
-        parameters.declare(node, PARAMS + (AUTOSTART,), invalid_to_default=True)
+        parameters.declare(node, PARAMS + (AUTOSTART, CAMERAS), invalid_to_default=True)
         node.add_on_set_parameters_callback(self.validate)
         log = node.get_logger()
         for p in PARAMS:

@@ -16,20 +16,19 @@ output stops on deactivate and resumes on activate.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from rclpy.node import Node
 
-from pose_ros.core.postprocess import PersonStream
 from pose_ros.ros import parameters
-from pose_ros.ros.pose_node.depth3d import Depth3D
-from pose_ros.ros.pose_node.diagnostics import THROTTLE_S, FrameCounters, collect_stats
+from pose_ros.ros.pose_node.camera import Camera
+from pose_ros.ros.pose_node.diagnostics import THROTTLE_S
 from pose_ros.ros.pose_node.entities import EntityMark
-from pose_ros.ros.pose_node.input_watch import InputWatch
-from pose_ros.ros.pose_node.intake import Intake
-from pose_ros.ros.pose_node.outputs import Outputs
-from pose_ros.ros.pose_node.worker import EstimatorLoader, Frame, Worker
-from pose_ros.ros.qos import RELIABILITY, PublisherEventCallbacks, incompatible_qos_logger, keep_last
+from pose_ros.ros.pose_node.intake import FUTURE_STAMP_TOLERANCE_S, EnableSwitch
+from pose_ros.ros.pose_node.parameters import camera_names
+from pose_ros.ros.pose_node.worker import EstimatorLoader, Worker
+from pose_ros.ros.qos import RELIABILITY, incompatible_qos_logger, keep_last
+from pose_ros.streams.fair_take import OldestFirst
 
 WORKER_STOP_S = 10.0  # deactivate waits this long for the frame in progress (a huge input takes seconds)
 
@@ -39,15 +38,17 @@ class ModelNotLoaded(RuntimeError):
 
 
 class Pipeline:
-    """The configured node's parts; made by configure, started by activate."""
+    """The configured node's parts; made by configure, started by activate. One estimator and one
+    worker for all cameras (:mod:`.camera`); ``cameras[0]``'s parts also go by their old names
+    (``intake``, ``outputs`` ...), the only camera of a node without ``cameras``."""
 
     def __init__(self, node: Node, require_model: bool) -> None:
         self._node = node
+        self.names = camera_names(node)   # checked before anything is loaded: a typo fails fast
         self._made = EntityMark(node)   # cleanup destroys what configure made
         self._active: Optional[EntityMark] = None
-        self.counters = FrameCounters()
-        self.stream = PersonStream()
-        self.loader = EstimatorLoader(node, on_reload=self.stream.reset)
+        self.cameras: List[Camera] = []
+        self.loader = EstimatorLoader(node, on_reload=self._reset_streams)
         self.loader.ensure(log_failure=not require_model)   # a failed configure says it itself
         if require_model and self.loader.estimator is None:
             raise ModelNotLoaded(self.loader.cause)
@@ -63,13 +64,24 @@ class Pipeline:
         p = partial(parameters.get, node)
         out_qos = keep_last(p("output_depth"), RELIABILITY[p("output_reliability")])
         qos_error = incompatible_qos_logger(node, "check input_reliability/output_reliability", THROTTLE_S)
-        self.depth3d = Depth3D(node, out_qos)
-        self.outputs = Outputs(node, out_qos, PublisherEventCallbacks(incompatible_qos=qos_error))
-        self.intake = Intake(node, self.counters, qos_error)
-        self.inputs = InputWatch(node, lambda: self.intake.topic, lambda: self.depth3d.depth_topic)
-        self.worker = Worker(node, self.intake.slot, self.loader, self.counters, self.stream,
-                             image_topic=lambda: self.intake.topic, on_time_jump=self.depth3d.clear,
-                             deliver=self._deliver)
+        self.slots: OldestFirst = OldestFirst(len(self.names), future_tolerance_s=FUTURE_STAMP_TOLERANCE_S)
+        self.switch = EnableSwitch(node, self.slots.slots)
+        self.cameras = [Camera(node, name, slot, self.switch, out_qos, qos_error)
+                        for name, slot in zip(self.names, self.slots.slots)]
+        self.worker = Worker(node, [c.lane for c in self.cameras], self.slots, self.loader)
+        first = self.cameras[0]
+        self.intake, self.outputs, self.depth3d = first.intake, first.outputs, first.depth3d
+        self.stream, self.counters, self.inputs = first.stream, first.counters, first.inputs
+
+    @property
+    def multi(self) -> bool:
+        """Named cameras (``cameras`` set): per-camera namespaces and diagnostics."""
+        return self.names != [""]
+
+    def _reset_streams(self) -> None:
+        """A new estimator: every camera's tracks start again."""
+        for camera in self.cameras:
+            camera.stream.reset()
 
     @property
     def active(self) -> bool:
@@ -78,10 +90,8 @@ class Pipeline:
     def start(self) -> None:
         """Activate: subscriptions, the input watch and the worker thread."""
         self._active = EntityMark(self._node)
-        self.intake.start()
-        self.depth3d.start()
-        self.inputs.start()
-        self.outputs.start()
+        for camera in self.cameras:
+            camera.start()
         self.worker.start()
 
     def stop(self) -> None:
@@ -93,23 +103,23 @@ class Pipeline:
         if not self.worker.stop(WORKER_STOP_S):
             self._node.get_logger().warning(
                 f"the worker is still busy with a frame after {WORKER_STOP_S:.0f} s; it stops after that frame")
-        self.intake.slot.clear()   # a frame from before deactivate is not processed after activate
-        self.depth3d.clear()
-        self.inputs.stop()
+        for camera in self.cameras:
+            camera.stop()
 
     def close(self) -> None:
         """Cleanup: stop, then destroy the publishers and the ``~/enable`` service."""
         self.stop()
-        self.intake.slot.close()
+        self.slots.close()
         self.worker.join(timeout_s=WORKER_STOP_S)
         self._made.destroy()
 
-    def _deliver(self, frame: Frame) -> None:
-        """2D persons first, then their 3D part (never delayed by drawing), then the views."""
-        self.outputs.publish_persons(frame)
-        self.depth3d.offer(frame)
-        self.outputs.publish_views(frame)
-
     def stats(self) -> Dict[str, Any]:
-        stats = collect_stats(self.intake, self.worker, self.counters, self.loader, self.depth3d, self.stream)
-        return {**stats, "inputs_missing": self.inputs.missing}
+        """One camera: its counters, as before ``cameras`` existed. Several: the shared estimator's
+        numbers, totals, and each camera's counters under ``cameras``."""
+        if not self.multi:
+            return self.cameras[0].stats(self.loader)
+        per_camera = {c.name: c.stats(self.loader) for c in self.cameras}
+        return {"output_fps": sum(c["output_fps"] for c in per_camera.values()),
+                "frames_processed": sum(c["frames_processed"] for c in per_camera.values()),
+                "inference_ms": self.worker.inference.percentile(50),
+                "last_error": self.loader.error, "enabled": self.switch.enabled, "cameras": per_camera}

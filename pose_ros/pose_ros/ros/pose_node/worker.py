@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -33,6 +33,7 @@ from pose_ros.ros import parameters
 from pose_ros.ros.convert.images import compressed_msg_to_bgr, image_msg_to_bgr, stamp_ns
 from pose_ros.ros.pose_node.diagnostics import THROTTLE_S, FrameCounters
 from pose_ros.ros.pose_node.parameters import DEFAULT_SCALES, decode_values
+from pose_ros.streams.fair_take import OldestFirst
 from pose_ros.streams.frame_slot import LatestFrameSlot
 from pose_ros.streams.rate_stats import LatencyWindow, MessageThrottle, RateMeter
 
@@ -133,16 +134,29 @@ class EstimatorLoader:
                         f"{width * height / (432 * 368):.0f}x the compute of the default 432x368 per frame")
 
 
-class Worker:
-    """Takes the newest frame, runs it through the estimator and the person stream, hands it on."""
+@dataclass
+class Lane:
+    """One camera as the worker sees it: its newest-frame slot, counters, person stream and meters."""
 
-    def __init__(self, node: Node, slot: LatestFrameSlot, loader: EstimatorLoader, counters: FrameCounters,
-                 stream: PersonStream, image_topic: Callable[[], str], on_time_jump: Callable[[], None],
-                 deliver: Callable[[Frame], None]) -> None:
-        self._node, self._slot, self._loader, self._counters = node, slot, loader, counters
-        self._stream, self._image_topic, self._on_time_jump, self._deliver = stream, image_topic, on_time_jump, deliver
-        self.out_rate, self.latency, self.inference = RateMeter(), LatencyWindow(), LatencyWindow()
-        self._time_jumps_seen = 0
+    slot: LatestFrameSlot
+    counters: FrameCounters
+    stream: PersonStream
+    image_topic: str
+    on_time_jump: Callable[[], None]
+    deliver: Callable[[Frame], None]
+    out_rate: RateMeter = field(default_factory=RateMeter)
+    latency: LatencyWindow = field(default_factory=LatencyWindow)
+    inference: LatencyWindow = field(default_factory=LatencyWindow)
+    time_jumps_seen: int = 0
+
+
+class Worker:
+    """Takes the newest frame of the camera that waited longest (:class:`OldestFirst`), runs it
+    through the one estimator and that camera's person stream, and hands it on."""
+
+    def __init__(self, node: Node, lanes: Sequence[Lane], slots: OldestFirst, loader: EstimatorLoader) -> None:
+        self._node, self._lanes, self._slots, self._loader = node, list(lanes), slots, loader
+        self.inference = LatencyWindow()   # every camera's frames: the shared estimator's time
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -168,56 +182,59 @@ class Worker:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _fail(self, counter: str, message: str) -> None:
-        self._counters.fail(counter, message)
+    def _fail(self, lane: Lane, counter: str, message: str) -> None:
+        lane.counters.fail(counter, message)
         self._node.get_logger().error(message, throttle_duration_sec=THROTTLE_S)
 
     def _run(self) -> None:
         # A signal shuts the context down before destroy_node() stops this thread: from
         # then on publishing or logging fails, and that is the shutdown, not an error.
-        while not self._stop.is_set() and not self._slot.closed and self._node.context.ok():
-            msg = self._slot.take(timeout_s=TAKE_TIMEOUT_S)
-            if msg is None:
+        while not self._stop.is_set() and not self._slots.closed and self._node.context.ok():
+            taken = self._slots.take(timeout_s=TAKE_TIMEOUT_S)
+            if taken is None:
                 continue
+            lane = self._lanes[taken[0]]
             try:
-                self._process(msg)
+                self._process(lane, taken[1])
             except Exception as exc:  # last line of defence: the worker thread must not die
                 if not self._node.context.ok():
                     return
                 message = f"unexpected {type(exc).__name__}: {exc}"
-                self._counters.fail("estimator_errors", message)
+                lane.counters.fail("estimator_errors", message)
                 self._node.get_logger().error(f"frame failed: {message}", throttle_duration_sec=THROTTLE_S)
 
-    def _process(self, msg: Any) -> None:
-        image = self._to_bgr(msg)
+    def _process(self, lane: Lane, msg: Any) -> None:
+        image = self._to_bgr(lane, msg)
         if image is None:
             return
         estimator = self._loader.ensure()
         if estimator is None:
-            self._counters.fail("estimator_errors", self._loader.error)
+            lane.counters.fail("estimator_errors", self._loader.error)
             self._node.get_logger().error(f"no estimator, frame skipped: {self._loader.error}",
                                           throttle_duration_sec=THROTTLE_S)
             return
-        result = self._infer(estimator, image, msg.header)
+        result = self._infer(lane, estimator, image, msg.header)
         if result is None:
             return
         stamp = stamp_ns(msg.header)
-        persons = self._post_process(result.persons, stamp)
-        self._deliver(Frame(msg.header, image, persons, estimator.skeleton, result.skeleton))
+        persons = self._post_process(lane, result.persons, stamp)
+        lane.deliver(Frame(msg.header, image, persons, estimator.skeleton, result.skeleton))
 
-        self.out_rate.tick(time.monotonic())
-        self.inference.add(sum(result.timings_ms.values()))
+        lane.out_rate.tick(time.monotonic())
+        inference_ms = sum(result.timings_ms.values())
+        lane.inference.add(inference_ms)
+        self.inference.add(inference_ms)
         if stamp:
-            self.latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e6)
-        self._counters.processed()
+            lane.latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e6)
+        lane.counters.processed()
 
-    def _to_bgr(self, msg: Any) -> Optional[np.ndarray]:
+    def _to_bgr(self, lane: Lane, msg: Any) -> Optional[np.ndarray]:
         max_pixels = parameters.get(self._node, "max_image_pixels")
         try:
             convert = compressed_msg_to_bgr if isinstance(msg, CompressedImage) else image_msg_to_bgr
             image = convert(msg, max_pixels)
         except image_convert.ImageConversionError as exc:
-            self._fail("bad_input", f"bad image on {self._image_topic()}: {exc}")
+            self._fail(lane, "bad_input", f"bad image on {lane.image_topic}: {exc}")
             return None
         if stamp_ns(msg.header) == 0:
             self._node.get_logger().warning(
@@ -225,24 +242,24 @@ class Worker:
                 "frames cannot be detected; fix the camera driver's clock", throttle_duration_sec=THROTTLE_S * 6)
         return image
 
-    def _infer(self, estimator: Estimator, image: np.ndarray, header: Header) -> Any:
+    def _infer(self, lane: Lane, estimator: Estimator, image: np.ndarray, header: Header) -> Any:
         """The checked result, or None when the frame failed (counted and logged)."""
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             result = estimator.infer(image)
         except runtimes.RuntimeUnavailable as exc:  # the forward pass failed: not the frame's fault
-            self._fail("estimator_errors", self._failure(size, header, exc))
+            self._fail(lane, "estimator_errors", self._failure(size, header, exc))
             return None
         except EstimatorError as exc:  # the estimator refused this input (e.g. too small)
-            self._fail("bad_input", f"frame {size} rejected: {exc}")
+            self._fail(lane, "bad_input", f"frame {size} rejected: {exc}")
             return None
         except Exception as exc:  # plugin code: anything may come out of it
-            self._fail("estimator_errors", self._failure(size, header, exc))
+            self._fail(lane, "estimator_errors", self._failure(size, header, exc))
             return None
         # Every result, whichever plugin made it, is checked before anything is published.
         problem = result_problem(result, image.shape[1], image.shape[0], estimator.skeleton.num_keypoints)
         if problem:
-            self._fail("estimator_errors", f"estimator {self._loader.name!r} returned an invalid result for a "
+            self._fail(lane, "estimator_errors", f"estimator {self._loader.name!r} returned an invalid result for a "
                        f"{size} frame, not published: {problem}")
             return None
         return result
@@ -251,18 +268,18 @@ class Worker:
         return (f"estimator {self._loader.name!r} failed on a {size} frame "
                 f"(stamp {header.stamp.sec}.{header.stamp.nanosec:09d}): {type(exc).__name__}: {exc}")
 
-    def _post_process(self, persons: List[Any], stamp: int) -> List[Any]:
+    def _post_process(self, lane: Lane, persons: List[Any], stamp: int) -> List[Any]:
         """Ids and smoothing with the current parameters (when tracking is on); a time jump
         restarts the tracks and the depth pairing."""
         p = partial(parameters.get, self._node)
-        jumps = self._slot.counters.time_jumps
-        if jumps != self._time_jumps_seen:  # a bag looped or the sim clock was reset
-            self._time_jumps_seen = jumps
-            self._stream.reset()
-            self._on_time_jump()
+        jumps = lane.slot.counters.time_jumps
+        if jumps != lane.time_jumps_seen:  # a bag looped or the sim clock was reset
+            lane.time_jumps_seen = jumps
+            lane.stream.reset()
+            lane.on_time_jump()
             self._node.get_logger().info("image stamps jumped back in time: tracker reset")
-        self._stream.set_params(StreamParams(
+        lane.stream.set_params(StreamParams(
             tracking=p("tracking"), smoothing=p("smoothing"), track_max_age_s=p("track_max_age_s"),
             one_euro=OneEuroParams(p("smoothing_min_cutoff"), p("smoothing_beta"))))
         # Without stamps the tracker counts frames and the smoother uses the processing clock.
-        return self._stream.update(persons, stamp / 1e9 if stamp else None)
+        return lane.stream.update(persons, stamp / 1e9 if stamp else None)
