@@ -64,3 +64,10 @@ def image_msg(image: np.ndarray, stamp_ns: int, frame_id: str = "camera_optical_
     msg.step = image.shape[1] * (image.shape[2] if image.ndim == 3 else 1)
     msg.data = np.ascontiguousarray(image).tobytes()
     return msg
+
+
+#: The pose node's parameters for one full-frame f32 pass. Tests that count the people of an image
+#: use them: the default zoom passes and frame budget follow the forward times measured on the
+#: machine, so under load they find a different number of people (the defaults' own test is
+#: test_node.py::test_the_default_zoom_and_budget_find_the_players).
+SINGLE_PASS = {"zoom": False, "frame_budget_ms": 0.0, "precision": "f32"}

@@ -18,7 +18,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from pose_ros.ros.pose_node.node import PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_testing import RosHarness, image_msg
+from ros_testing import SINGLE_PASS, RosHarness, image_msg
 from sample_media import sample_image
 from sensor_msgs.msg import Image
 
@@ -45,7 +45,7 @@ class ManagedRig:
 
     def __init__(self, overrides: dict | None = None) -> None:
         self.ros = RosHarness()
-        params = {"autostart": False, **(overrides or {})}
+        params = {"autostart": False, **SINGLE_PASS, **(overrides or {})}
         self.pose = self.ros.add(PoseNode(context=self.ros.context,
                                           parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]))
         self.client = self.ros.node("lifecycle_manager_and_camera")

@@ -12,7 +12,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from pose_ros.ros.pose_node.node import PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_testing import RosHarness, image_msg
+from ros_testing import SINGLE_PASS, RosHarness, image_msg
 from sample_media import sample_image
 from sensor_msgs.msg import Image
 
@@ -35,7 +35,7 @@ class MultiRig:
     def __init__(self, extra: dict | None = None) -> None:
         self.ros = RosHarness()
         params = [Parameter("cameras", value=list(CAMERAS))]
-        params += [Parameter(k, value=v) for k, v in (extra or {}).items()]
+        params += [Parameter(k, value=v) for k, v in {**SINGLE_PASS, **(extra or {})}.items()]
         self.pose = self.ros.add(PoseNode(context=self.ros.context, parameter_overrides=params))
         self.client = self.ros.node("cameras_and_consumers")
         self.cameras = {c: self.client.create_publisher(Image, f"{c}/image", RELIABLE) for c in CAMERAS}

@@ -17,7 +17,7 @@ from pose_ros.core.skeletons import COCO18
 from pose_ros.ros.pose_node.node import PARAMS, PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_testing import RosHarness, image_msg
+from ros_testing import SINGLE_PASS, RosHarness, image_msg
 from sample_media import sample_image
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool
@@ -37,7 +37,7 @@ class Rig:
     def __init__(self, overrides: dict | None = None, camera_qos: QoSProfile = RELIABLE,
                  compressed: bool = False) -> None:
         self.ros = RosHarness()
-        params = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
+        params = [Parameter(k, value=v) for k, v in {**SINGLE_PASS, **(overrides or {})}.items()]
         self.pose = self.ros.add(PoseNode(context=self.ros.context, parameter_overrides=params))
         self.client = self.ros.node("camera_and_consumer")
         topic, kind = ("image/compressed", CompressedImage) if compressed else ("image", Image)
@@ -533,3 +533,18 @@ def test_unavailable_runtime_is_an_error_naming_the_install_while_the_old_one_se
         return any(status.level == DiagnosticStatus.ERROR and "pip install pose-ros-example-accelerator"
                    in status.message and values.get("runtime") == serving for status, values in _diag_values(diags))
     assert rig.ros.spin_until(error_reported, 5)
+
+
+def test_the_default_zoom_and_budget_find_the_players():
+    """The node at its real defaults (zoom passes, 50 ms budget, precision auto): what the
+    estimator chose is in the diagnostics, and the two players are found."""
+    rig = Rig({"zoom": True, "frame_budget_ms": 50.0, "precision": "auto"})
+    try:
+        rig.send(image_msg(BASKETBALL, 1_000_000_000))
+        found = len(rig.output_for(1_000_000_000).persons)
+        info = rig.pose._estimator.describe()
+        assert info["frame_budget_ms"] == 50.0 and info["zoom"]["enabled"] is True
+        assert info["precision"] in ("f32", "bf16")
+        assert found >= 1   # 2 on a quiet machine; the budget follows the measured load
+    finally:
+        rig.close()

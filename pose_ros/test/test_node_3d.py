@@ -15,7 +15,7 @@ from builtin_interfaces.msg import Time
 from pose_ros.ros.pose_node.node import PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_testing import RosHarness, image_msg
+from ros_testing import SINGLE_PASS, RosHarness, image_msg
 from sample_media import sample_image
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
@@ -61,7 +61,7 @@ class Rig3D:
 
     def __init__(self, overrides: dict | None = None) -> None:
         self.ros = RosHarness()
-        params = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
+        params = [Parameter(k, value=v) for k, v in {**SINGLE_PASS, **(overrides or {})}.items()]
         self.pose = self.ros.add(PoseNode(context=self.ros.context, parameter_overrides=params))
         self.client = self.ros.node("rgbd_camera_and_consumer")
         self.color = self.client.create_publisher(Image, "image", RELIABLE)

@@ -102,6 +102,10 @@ def estimator_options(args: argparse.Namespace) -> dict:
         options["scales"] = args.scales
     if args.flip:
         options["flip"] = True
+    if args.no_zoom:
+        options["zoom"] = False
+    if args.frame_budget_ms is not None:
+        options["frame_budget_ms"] = args.frame_budget_ms
     return options
 
 
@@ -137,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", help="inference runtime: auto (default: openvino when installed, else opencv), "
                    "opencv, openvino, or a pose_ros.runtimes plugin")
     p.add_argument("--device", help="runtime device: cpu (default), gpu, npu (openvino); opencl, cuda (opencv)")
-    p.add_argument("--precision", choices=("f32", "f16", "bf16"), help="inference precision (default f32)")
+    p.add_argument("--precision", choices=("auto", "f32", "f16", "bf16"),
+                   help="inference precision (default auto: bf16 where OpenVINO runs on a CPU with AMX, else f32)")
     p.add_argument("--backend", help="deprecated cv2.dnn backend: cpu, cpu_fp16, opencl, cuda, cuda_fp16; "
                    "selects --runtime opencv")
     p.add_argument("--min-score", type=float, help="drop persons scoring below this (default: the estimator's)")
@@ -146,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scales", type=parse_scales, metavar="S[,S...]",
                    help="multi-scale inference, e.g. 1.0,1.5 (one network pass per scale)")
     p.add_argument("--flip", action="store_true", help="flip test: also run the mirrored image")
+    p.add_argument("--no-zoom", action="store_true",
+                   help="one full-frame pass only: no zoom passes on crops around small people (as the node's zoom)")
+    p.add_argument("--frame-budget-ms", type=float, metavar="MS",
+                   help="time for one frame's passes, measured on this machine (default 50, as the node's; 0 = none)")
     p.add_argument("--max-frames", type=int, default=0, metavar="N",
                    help="stop after N frames of a video, camera or folder (0 = all)")
     p.add_argument("--boxes", action="store_true", help="also draw person boxes")

@@ -22,6 +22,8 @@ from pose_ros.core.paf import DecodeParams
 from pose_ros.core.smoothing import OneEuroParams
 from pose_ros.core.tracking import PersonTracker
 from pose_ros.estimators import available_estimators
+from pose_ros.estimators.frame_budget import DEFAULT_FRAME_BUDGET_MS
+from pose_ros.estimators.openpose_dnn import AUTO_PRECISION
 from pose_ros.media import image_convert
 from pose_ros.models import load_manifest
 from pose_ros.ros import parameters
@@ -34,6 +36,8 @@ BUILTIN_ESTIMATOR = "openpose_dnn"
 # scales/flip go to the estimator only when they differ from these defaults, so third-party
 # estimators need not know them (numbers in bench/RESULTS.md, "Accuracy").
 DEFAULT_SCALES = [1.0]
+# ... and so do the far-people options (the estimator's own defaults).
+ZOOM_DEFAULTS = {"zoom": True, "zoom_scale": 1.25, "frame_budget_ms": DEFAULT_FRAME_BUDGET_MS}
 _DECODE, _ONE_EURO, _LIFT = DecodeParams(), OneEuroParams(), LiftParams()  # the core owns the defaults
 
 PARAMS = (
@@ -52,8 +56,10 @@ PARAMS = (
           "reload"),
     Param("device", "cpu", "Device of the runtime: opencv cpu, opencl, cuda (cpu_fp16, cuda_fp16); openvino "
           "cpu, gpu, npu, gpu.1 ... An unusable device falls back to the CPU with a warning.", "reload"),
-    Param("precision", "f32", "Inference precision. f16/bf16 are faster on some hardware but change the maps "
-          "(measured with bf16: 3 persons became 2).", "reload", choices=runtimes.PRECISIONS),
+    Param("precision", AUTO_PRECISION, "Inference precision: auto (bf16 where OpenVINO runs on a CPU with AMX, "
+          "2x faster there; else f32), f32, f16, bf16. bf16 moved one large person's keypoint on the dev set "
+          "(bench/RESULTS.md, Accuracy at speed): f32 keeps the maps exact.", "reload",
+          choices=(AUTO_PRECISION,) + runtimes.PRECISIONS),
     Param("dnn_backend", "cpu", "Deprecated (use runtime and device): a cv2.dnn target, cpu, cpu_fp16, opencl, "
           "cuda, cuda_fp16. Anything but cpu selects runtime opencv on that device.", "reload",
           choices=LEGACY_BACKENDS),
@@ -119,6 +125,15 @@ PARAMS = (
           "the passes.", "reload"),
     Param("flip", False, "Flip test: also run the mirrored image and average (about 2x the network "
           "time).", "reload"),
+    # -- far people: where the network's time goes (built-in estimator; doc/accuracy_and_speed.md)
+    Param("zoom", ZOOM_DEFAULTS["zoom"], "Zoom passes: after the full-frame pass, crops around small people and "
+          "weak evidence run at a higher scale, within frame_budget_ms (finds 2-3x the far pedestrians).",
+          "reload"),
+    Param("zoom_scale", ZOOM_DEFAULTS["zoom_scale"], "Network pixels per source pixel in the zoom passes.",
+          "reload", 1.0, 4.0),
+    Param("frame_budget_ms", ZOOM_DEFAULTS["frame_budget_ms"], "Time for one frame's passes, as measured on this "
+          "machine at start-up and while running: the full-frame input shrinks only if even it does not fit, "
+          "the zoom passes get what is left. 0 = no budget.", "reload", 0.0, 10000.0),
 )
 # Not in PARAMS (the pipeline's table, mirrored by config/pose.yaml): how the node starts, set by
 # whoever starts it (a launch file, a lifecycle manager's bringup), never at run time.

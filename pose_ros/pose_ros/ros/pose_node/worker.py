@@ -32,7 +32,7 @@ from pose_ros.media import image_convert
 from pose_ros.ros import parameters
 from pose_ros.ros.convert.images import compressed_msg_to_bgr, image_msg_to_bgr, stamp_ns
 from pose_ros.ros.pose_node.diagnostics import THROTTLE_S, FrameCounters
-from pose_ros.ros.pose_node.parameters import DEFAULT_SCALES, decode_values
+from pose_ros.ros.pose_node.parameters import DEFAULT_SCALES, ZOOM_DEFAULTS, decode_values
 from pose_ros.streams.fair_take import OldestFirst
 from pose_ros.streams.frame_slot import LatestFrameSlot
 from pose_ros.streams.rate_stats import LatencyWindow, MessageThrottle, RateMeter
@@ -84,7 +84,8 @@ class EstimatorLoader:
         p = partial(parameters.get, self._node)
         runtime, device = runtimes.fold_legacy_backend(p("runtime"), p("device"), p("dnn_backend"))
         return (p("estimator"), p("model"), p("input_width"), p("input_height"), p("dnn_backend"), runtime, device,
-                p("precision"), tuple(float(v) for v in p("scales")), bool(p("flip")))
+                p("precision"), tuple(float(v) for v in p("scales")), bool(p("flip")),
+                tuple((name, p(name)) for name in ZOOM_DEFAULTS))
 
     def ensure(self, log_failure: bool = True) -> Optional[Estimator]:
         """The estimator, (re)loaded first when the parameters changed or a retry is due. A
@@ -103,9 +104,11 @@ class EstimatorLoader:
         return self.estimator
 
     def _load(self, name: str, model: str, width: int, height: int, backend: str, runtime: str, device: str,
-              precision: str, scales: tuple, flip: bool, log_failure: bool = True) -> None:
+              precision: str, scales: tuple, flip: bool, zoom: tuple, log_failure: bool = True) -> None:
         log = self._node.get_logger()
         accuracy = {} if (list(scales), flip) == (DEFAULT_SCALES, False) else {"scales": list(scales), "flip": flip}
+        # Only what differs from the estimator's defaults, so third-party estimators need not know them.
+        accuracy.update({k: v for k, v in zoom if v != ZOOM_DEFAULTS[k]})
         try:
             est = load_estimator(name, model=model, input_width=width, input_height=height, backend=backend,
                                  decode_params=DecodeParams(**decode_values(self._node)), runtime=runtime,
