@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import subprocess
 import platform
 import sys
 import time
@@ -363,6 +364,15 @@ def main() -> int:
         speed_md = bench_speed_accuracy.markdown(speed_rows, info["CPU"], info["ISA"])
         goals += [line.replace("- ", "- accuracy at speed: ", 1) for line in bench_speed_accuracy.goals(speed_rows)]
 
+    # several cameras, and a camera on another host: own processes (and, for the second, root) -
+    step("+ several cameras in one node (bench_multi_camera)")
+    more_md = _script_table("Several cameras", "bench_multi_camera.py",
+                            ["--seconds", "10" if quick else "20"])
+    step("+ camera on another host (bench_cross_host)")
+    more_md += _script_table("Camera on another host", "bench_cross_host.py",
+                             ["--seconds", "8" if quick else "15"])
+    speed_md += more_md
+
     # goals ------------------------------------------------------------------------------
     for rt in runtime_names:
         r_ref = refs[rt]
@@ -409,6 +419,16 @@ def main() -> int:
                       soak_s, e2e_s, loads, accuracy_md, speed_md)
         print(f"\nwritten to {args.output}")
     return 0
+
+
+def _script_table(title: str, script: str, args: List[str]) -> str:
+    """A section from a benchmark that runs in processes of its own: its printed output, or why
+    it could not run (bench_cross_host needs root for its network namespaces)."""
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / script), *args],
+                          capture_output=True, text=True)
+    body = done.stdout.strip() if done.returncode == 0 else f"not run: {(done.stderr or done.stdout).strip()[-300:]}"
+    print(f"\n{title}:\n{body}", flush=True)
+    return f"\n## {title}\n\n`python bench/{script} {' '.join(args)}`\n\n{body}\n"
 
 
 def _kept_sections(path: Path) -> str:

@@ -285,7 +285,7 @@ class OpenPoseDnnEstimator(Estimator):
                                  f"{', '.join((AUTO_PRECISION,) + runtimes.PRECISIONS)}")
         if backend and str(backend).lower() not in BACKENDS:
             raise EstimatorError(f"backend {backend!r} unknown; choose one of {', '.join(LEGACY_BACKENDS)}")
-        name, self._runtime_choice = runtimes.choose_runtime(requested, self._format)
+        name, self._runtime_choice = runtimes.choose_runtime(requested, self._format, device)
         self._requested = {"runtime": requested, "device": device, "precision": precision}
         precision, self._precision_choice = resolve_precision(precision, name, device)
         network = runtimes.NetworkModel(
