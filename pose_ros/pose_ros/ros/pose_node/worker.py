@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -63,7 +63,12 @@ class Frame:
 
 class EstimatorLoader:
     """The estimator of the current parameters: (re)loaded when they change, the old one kept
-    (and the load retried every :data:`RELOAD_RETRY_S`) when loading fails."""
+    (and the load retried every :data:`RELOAD_RETRY_S`) when loading fails.
+
+    A load the parameters ask for runs at once, in the caller's thread (the next frame uses the
+    new estimator). A *retry* runs in a thread of its own while the previous estimator keeps
+    serving: a broken 1 GiB model file, re-read at every retry, stalled the output 8.5 s each time.
+    """
 
     def __init__(self, node: Node, on_reload: Callable[[], None]) -> None:
         self._node, self._on_reload = node, on_reload
@@ -74,6 +79,8 @@ class EstimatorLoader:
         self._failed_at = 0.0
         self._error_log = MessageThrottle(THROTTLE_S * 6)  # each new reason at once, repeats every 30 s
         self._decode: Optional[DecodeParams] = None
+        self._retry: Optional[threading.Thread] = None
+        self._retried: Optional[tuple] = None   # (key, estimator, info, error) of a finished retry
 
     @property
     def name(self) -> str:
@@ -92,10 +99,16 @@ class EstimatorLoader:
         failure is logged unless the caller reports it (``log_failure``) and kept in ``error``
         (``cause``: the same without the retry note)."""
         key = self._options()
+        self._take_retry(key, log_failure)
         retry_due = self.error != "" and time.monotonic() - self._failed_at > RELOAD_RETRY_S
-        if key != self._key or retry_due:
+        if key != self._key:
             self._key = key
-            self._load(*key, log_failure=log_failure)
+            self._finish(key, *self._build(*key), log_failure=log_failure)
+        elif retry_due and self._retry is None:
+            self._failed_at = time.monotonic()   # the next retry counts from this one
+            self._retry = threading.Thread(target=self._retry_in_background, args=(key,), daemon=True,
+                                           name="estimator_retry")
+            self._retry.start()
         if self.estimator is not None:
             decode = DecodeParams(**decode_values(self._node))
             if decode != self._decode:
@@ -103,9 +116,20 @@ class EstimatorLoader:
                 self._decode = decode
         return self.estimator
 
-    def _load(self, name: str, model: str, width: int, height: int, backend: str, runtime: str, device: str,
-              precision: str, scales: tuple, flip: bool, zoom: tuple, log_failure: bool = True) -> None:
-        log = self._node.get_logger()
+    def _retry_in_background(self, key: tuple) -> None:
+        self._retried = (key, *self._build(*key))
+
+    def _take_retry(self, key: tuple, log_failure: bool) -> None:
+        """Apply a finished background retry, unless the parameters changed meanwhile."""
+        if self._retry is None or self._retry.is_alive():
+            return
+        retried, self._retried, self._retry = self._retried, None, None
+        if retried is not None and retried[0] == key == self._key:
+            self._finish(*retried, log_failure=log_failure)
+
+    def _build(self, name: str, model: str, width: int, height: int, backend: str, runtime: str, device: str,
+               precision: str, scales: tuple, flip: bool, zoom: tuple) -> Tuple[Optional[Estimator], dict, str]:
+        """(estimator, its describe(), "") or (None, {}, why it could not be loaded); touches no state."""
         accuracy = {} if (list(scales), flip) == (DEFAULT_SCALES, False) else {"scales": list(scales), "flip": flip}
         # Only what differs from the estimator's defaults, so third-party estimators need not know them.
         accuracy.update({k: v for k, v in zoom if v != ZOOM_DEFAULTS[k]})
@@ -113,9 +137,16 @@ class EstimatorLoader:
             est = load_estimator(name, model=model, input_width=width, input_height=height, backend=backend,
                                  decode_params=DecodeParams(**decode_values(self._node)), runtime=runtime,
                                  device=device, precision=precision, **accuracy)
-            info = dict(est.describe())  # once per load: diagnostics read the copy
+            return est, dict(est.describe()), ""   # describe() once per load: diagnostics read the copy
         except Exception as exc:  # a plugin may raise anything; the node must survive it
-            self.cause = f"cannot load estimator {name!r} with model {model!r}: {exc}"
+            return None, {}, f"cannot load estimator {name!r} with model {model!r}: {exc}"
+
+    def _finish(self, key: tuple, est: Optional[Estimator], info: dict, failure: str,
+                log_failure: bool = True) -> None:
+        log = self._node.get_logger()
+        width, height = key[2], key[3]
+        if est is None:
+            self.cause = failure
             self.error = f"{self.cause} (retrying every {RELOAD_RETRY_S:.0f} s)"
             self._failed_at = time.monotonic()
             if log_failure and self._error_log.allow(self.error, self._failed_at):
