@@ -57,10 +57,8 @@ import devset  # noqa: E402
 from pose_ros.core.paf import DecodeParams, decode_output  # noqa: E402
 from pose_ros.core.skeletons import COCO18  # noqa: E402
 from pose_ros.estimators import load_estimator, openpose_dnn  # noqa: E402
-from pose_ros.formats.coco_format import coco_results  # noqa: E402
+from pose_ros.formats.coco_format import coco_results, oks  # noqa: E402
 
-#: COCO's per-keypoint OKS sigmas (cocoeval.py), COCO-17 order.
-SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
 #: (left, right) COCO-17 index pairs.
 LEFT_RIGHT = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 PCK_ALPHA = 0.2
@@ -120,18 +118,6 @@ def coco_ap(gt: dict, results: List[dict]) -> Dict[str, float]:
         ev.accumulate()
         ev.summarize()
     return {"AP": float(ev.stats[0]), "AP50": float(ev.stats[1]), "AR": float(ev.stats[5])}
-
-
-def oks(dt: np.ndarray, gt: np.ndarray, area: float) -> float:
-    """Object keypoint similarity of a (17, 3) detection to a (17, 3) label (COCO's
-    formula over the labelled keypoints; an absent detected keypoint contributes 0)."""
-    lab = gt[:, 2] > 0
-    if not lab.any():
-        return 0.0
-    d2 = ((dt[:, :2] - gt[:, :2]) ** 2).sum(axis=1)
-    sim = np.exp(-d2 / (2.0 * (2 * SIGMAS) ** 2 * (area + np.spacing(1))))
-    sim[dt[:, 2] <= 0] = 0.0
-    return float(sim[lab].mean())
 
 
 def _torso(gt: np.ndarray, box: Sequence[float]) -> float:

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from pose_ros.core.persons import Person
 from pose_ros.core.skeletons import Skeleton
-from pose_ros.formats.coco_format import coco17_keypoints
+from pose_ros.formats.coco_format import coco17_keypoints, oks
 
 DEVSET = Path(__file__).resolve().parents[2] / "bench" / "devset"
-#: COCO's keypoint OKS sigmas (cocoeval.py), COCO-17 order.
-SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
 
 
 def devset():
@@ -45,15 +43,6 @@ def vtest_frames(count: int) -> List[Tuple[str, np.ndarray, List[dict]]]:
     return [(names[i], images[names[i]],
              [dict(a, keypoints=np.array(a["keypoints"], float).reshape(17, 3)) for a in people[i]])
             for i in chosen]
-
-
-def oks(detected: np.ndarray, label: np.ndarray, area: float) -> float:
-    """COCO's object keypoint similarity of a (17, 3) detection to a (17, 3) label."""
-    seen = label[:, 2] > 0
-    d2 = ((detected[:, :2] - label[:, :2]) ** 2).sum(axis=1)
-    sim = np.exp(-d2 / (2.0 * (2 * SIGMAS) ** 2 * (area + np.spacing(1))))
-    sim[detected[:, 2] <= 0] = 0.0
-    return float(sim[seen].mean()) if seen.any() else 0.0
 
 
 def matches(persons: Sequence[Person], skeleton: Skeleton, labels: List[dict], threshold: float = 0.5) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pose_ros.core.persons import Person
 from pose_ros.core.skeletons import BODY25, COCO18, MPI15
-from pose_ros.formats.coco_format import COCO17_NAMES, coco17_indices, coco17_keypoints, coco_name, coco_results
+from pose_ros.formats.coco_format import COCO17_NAMES, coco17_indices, coco17_keypoints, coco_name, coco_results, oks
 
 
 def _person(skeleton, rng, missing=()):
@@ -97,3 +97,17 @@ def test_pycocotools_scores_an_exact_conversion_ap_1_and_a_left_right_swap_lower
     for right, left in COCO18.left_right:
         swapped[[right, left]] = swapped[[left, right]]
     assert _ap([gt], coco_results([Person(keypoints=swapped, score=0.7)], COCO18, 1)) < 0.5
+
+
+def test_oks_is_cocos_keypoint_similarity():
+    label = np.zeros((17, 3))
+    label[:, :2] = np.arange(34).reshape(17, 2) * 10.0
+    label[:5, 2] = 2                                   # five labelled keypoints
+    assert oks(label, label, area=100 * 200) == pytest.approx(1.0)
+    missing = label.copy()
+    missing[0, 2] = 0                                  # one the detection lacks counts 0
+    assert oks(missing, label, area=100 * 200) == pytest.approx(0.8)
+    far = label.copy()
+    far[:, :2] += 500.0
+    assert oks(far, label, area=100 * 200) < 1e-6
+    assert oks(label, np.zeros((17, 3)), area=1.0) == 0.0   # nothing labelled

@@ -78,3 +78,19 @@ def coco_results(persons: Iterable[Person], skeleton: Skeleton, image_id: int) -
                     "keypoints": [round(float(v), 3) for v in kp.ravel()],
                     "score": round(float(person.score), 5)})
     return out
+
+
+#: COCO's per-keypoint OKS sigmas (pycocotools cocoeval.py), COCO-17 order.
+OKS_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+
+
+def oks(detected: np.ndarray, label: np.ndarray, area: float) -> float:
+    """COCO's object keypoint similarity of a (17, 3) detection to a (17, 3) label, over the
+    labelled keypoints; a keypoint the detection lacks contributes 0; 0.0 for an empty label."""
+    seen = label[:, 2] > 0
+    if not seen.any():
+        return 0.0
+    d2 = ((detected[:, :2] - label[:, :2]) ** 2).sum(axis=1)
+    sim = np.exp(-d2 / (2.0 * (2 * OKS_SIGMAS) ** 2 * (area + np.spacing(1))))
+    sim[detected[:, 2] <= 0] = 0.0
+    return float(sim[seen].mean())
