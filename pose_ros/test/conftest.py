@@ -34,3 +34,19 @@ def model_file():
     except models.ModelError:
         models.fetch("mobilenet_thin")
         return models.resolve("mobilenet_thin").weights
+
+
+@pytest.fixture(scope="session")
+def coarse(model_file):
+    """The built-in estimator without zoom passes or budget: one full-frame pass."""
+    from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
+
+    return OpenPoseDnnEstimator(zoom=False, frame_budget_ms=0)
+
+
+@pytest.fixture(scope="session")
+def zoomed(model_file):
+    """Zoom passes without a budget: every planned crop runs, so results do not depend on load."""
+    from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
+
+    return OpenPoseDnnEstimator(frame_budget_ms=0)

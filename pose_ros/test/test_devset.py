@@ -1,25 +1,19 @@
 """The hand-labelled accuracy dev set (bench/devset): labels readable, COCO json up to date,
 the ``original`` and ``far`` subsets kept apart."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import cv2
+import labelled_frames
 import numpy as np
 import pytest
 
-DEVSET = Path(__file__).resolve().parents[2] / "bench" / "devset"
+DEVSET = labelled_frames.DEVSET
 
 
 @pytest.fixture(scope="module")
 def devset():
-    if not (DEVSET / "devset.py").exists():
-        pytest.skip("bench/devset is not part of this checkout (installed package)")
-    spec = importlib.util.spec_from_file_location("devset", DEVSET / "devset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return labelled_frames.devset()
 
 
 @pytest.fixture(scope="module")

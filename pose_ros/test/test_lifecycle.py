@@ -15,6 +15,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from pose_ros.ros.convert.images import stamp_ns
 from pose_ros.ros.pose_node.node import PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -89,7 +90,7 @@ class ManagedRig:
         return found()
 
     def outputs_after(self, stamp: int) -> list:
-        return [m for m in self.persons if _ns(m) > stamp]
+        return [m for m in self.persons if stamp_ns(m.header) > stamp]
 
     def frames_sent_after(self, stamp: int, count: int) -> None:
         """Wait until the camera published ``count`` more frames after ``stamp`` (evidence, not a sleep)."""
@@ -98,9 +99,6 @@ class ManagedRig:
     def close(self) -> None:
         self.ros.close()
 
-
-def _ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 @pytest.fixture

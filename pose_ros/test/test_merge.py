@@ -12,21 +12,10 @@ import pytest
 from labelled_frames import matches, vtest_frames
 from pose_ros.core.merge import merge_passes, same_person
 from pose_ros.core.persons import Person
-from pose_ros.estimators.openpose_dnn import OpenPoseDnnEstimator
 from pose_ros.estimators.zoom_passes import shifted
 from sample_media import sample_image
 
 
-
-
-@pytest.fixture(scope="module")
-def coarse(model_file):
-    return OpenPoseDnnEstimator(zoom=False, frame_budget_ms=0)
-
-
-@pytest.fixture(scope="module")
-def zoomed(model_file):
-    return OpenPoseDnnEstimator(frame_budget_ms=0)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from pose_ros.ros.convert.images import stamp_ns
 from pose_ros.ros.pose_node.node import PoseNode
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -24,9 +25,6 @@ BASKETBALL = sample_image("basketball1.png")   # two players, 640x480 (counts no
 EMPTY = np.full((240, 320, 3), 128, np.uint8)   # nobody in it, and another size
 CAMERAS = ("front", "rear")
 
-
-def _ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 class MultiRig:
@@ -50,9 +48,9 @@ class MultiRig:
         assert self.ros.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.cameras.values()))
 
     def output_for(self, camera: str, stamp: int, timeout_s: float = 20.0) -> PersonKeypointsArray:
-        assert self.ros.spin_until(lambda: any(_ns(m) == stamp for m in self.persons[camera]), timeout_s), \
+        assert self.ros.spin_until(lambda: any(stamp_ns(m.header) == stamp for m in self.persons[camera]), timeout_s), \
             f"no {camera}/persons for stamp {stamp}"
-        return next(m for m in self.persons[camera] if _ns(m) == stamp)
+        return next(m for m in self.persons[camera] if stamp_ns(m.header) == stamp)
 
     def processed(self) -> dict[str, int]:
         return {c: s["frames_processed"] for c, s in self.pose.stats()["cameras"].items()}
@@ -77,7 +75,7 @@ def test_each_camera_gets_its_own_persons_header_and_tracks(rig):
     front, rear = rig.output_for("front", t), rig.output_for("rear", t + 1)
     assert (front.header.frame_id, front.image_width) == ("front_optical", 640) and front.persons
     assert (rear.header.frame_id, rear.image_width, len(rear.persons)) == ("rear_optical", 320, 0)
-    assert not any(_ns(m) == t + 1 for m in rig.persons["front"]), "rear's frame came out on front"
+    assert not any(stamp_ns(m.header) == t + 1 for m in rig.persons["front"]), "rear's frame came out on front"
     front_ids = [int(p.id) for p in front.persons]
 
     # Front sees nobody for 5 s of stamps: its tracks expire (track_max_age_s 3.3). Then rear sees

@@ -21,17 +21,6 @@ from sample_media import sample_image
 
 
 @pytest.fixture(scope="module")
-def coarse(model_file):
-    return OpenPoseDnnEstimator(zoom=False, frame_budget_ms=0)
-
-
-@pytest.fixture(scope="module")
-def zoomed(model_file):
-    """Zoom passes without a budget: every planned crop runs, so results do not depend on load."""
-    return OpenPoseDnnEstimator(frame_budget_ms=0)
-
-
-@pytest.fixture(scope="module")
 def crowded():
     return vtest_frames(3)
 
