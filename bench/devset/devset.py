@@ -109,6 +109,27 @@ def load_images(names: List[str]) -> Dict[str, np.ndarray]:
     return out
 
 
+def lead_in(names: List[str], count: int) -> Dict[str, List[np.ndarray]]:
+    """For each dev-set image, the ``count`` images a camera showed just before it, oldest
+    first: the frames before a ``vtest.avi#<i>`` frame (or mosaics of the frames before each
+    of a mosaic's), a still image repeated (a camera on a still scene). How the estimator's
+    video state (its lookout) is warmed before the labelled frame is scored."""
+    out: Dict[str, List[np.ndarray]] = {}
+    for name in names:
+        if "#" not in name:
+            out[name] = [load_images([name])[name]] * count
+            continue
+        video, spec = name.split("#", 1)
+        ends = [int(f) for f in spec.split("+")]
+        if min(ends) < count:
+            raise ValueError(f"{name}: fewer than {count} frames before it")
+        steps = range(count, 0, -1)
+        decoded = _video_frames(video, tuple(sorted({e - k for e in ends for k in steps})))
+        out[name] = [decoded[ends[0] - k] if len(ends) == 1 else mosaic([decoded[e - k] for e in ends])
+                     for k in steps]
+    return out
+
+
 def label_files(subset: str = "all") -> List[Path]:
     """Label files of ``subset`` (``original``, ``far`` or ``all``), subsets in ``SUBSETS`` order."""
     return [f for s in _subsets(subset) for f in sorted(LABEL_DIRS[s].glob("*.yaml"))]

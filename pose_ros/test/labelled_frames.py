@@ -45,6 +45,18 @@ def vtest_frames(count: int) -> List[Tuple[str, np.ndarray, List[dict]]]:
             for i in chosen]
 
 
+def far_sequence(lead_in: int) -> Tuple[List[np.ndarray], np.ndarray, List[dict]]:
+    """The first far mosaic of the dev set (people 27-57 px tall) as a camera shows it: the
+    ``lead_in`` mosaics before it (oldest first), the labelled mosaic, and its labels."""
+    ds = devset()
+    gt = ds.load_coco("far")
+    image = gt["images"][0]
+    labels = [dict(a, keypoints=np.array(a["keypoints"], float).reshape(17, 3))
+              for a in gt["annotations"] if a["image_id"] == image["id"] and not a["iscrowd"]]
+    name = image["file_name"]
+    return ds.lead_in([name], lead_in)[name], ds.load_images([name])[name], labels
+
+
 def matches(persons: Sequence[Person], skeleton: Skeleton, labels: List[dict], threshold: float = 0.5) -> np.ndarray:
     """(people, labels) boolean: detection i matches label j at OKS >= ``threshold``."""
     dets = [coco17_keypoints(p, skeleton) for p in persons]

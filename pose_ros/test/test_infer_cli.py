@@ -254,8 +254,8 @@ class _Spy:
     def __getattr__(self, name: str):
         return getattr(self._estimator, name)
 
-    def infer(self, image):
-        result = self._estimator.infer(image)
+    def infer(self, image, **stream):
+        result = self._estimator.infer(image, **stream)
         self.raw.append([Person(p.keypoints.copy(), p.score) for p in result.persons])
         return result
 

@@ -190,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
     check_writable_dir(out if spec.kind == "folder" else parent_of(out))
     out_names = folder_output_names(list_images(spec.path)) if spec.kind == "folder" else {}
     video = VideoFile(out, fps) if spec.kind in ("video", "camera") else None
+    # a video's frames follow each other (the node's lookout works on them); a folder's do not
+    follow = spec.kind in ("video", "camera") and getattr(estimator, "accepts_stream", False)
     coco: Optional[List[dict]] = None
     if args.coco_json:
         check_writable_dir(parent_of(Path(args.coco_json)))
@@ -204,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 for frame in frames:
                     try:
-                        result = estimator.infer(frame.image)
+                        result = (estimator.infer(frame.image, stream=str(spec.path)) if follow
+                                  else estimator.infer(frame.image))
                     except EstimatorError as e:
                         raise CliError(f"frame {frame.index}: {e}") from None
                     persons = result.persons

@@ -205,7 +205,7 @@ def plan_crops(regions: np.ndarray, image_w: int, image_h: int, coarse_scale: fl
     unlimited = budget_ms <= 0
     scale = params.scale
     while True:
-        crops = _merge([_crop(r, image_w, image_h, coarse_scale, scale, params) for r in regions],
+        crops = merge_crops([_crop(r, image_w, image_h, coarse_scale, scale, params) for r in regions],
                        image_w, image_h, scale, cost_ms)
         total = sum(cost_ms(c.pixels) for c in crops)
         if unlimited or total <= budget_ms:
@@ -217,7 +217,7 @@ def plan_crops(regions: np.ndarray, image_w: int, image_h: int, coarse_scale: fl
     chosen: List[Crop] = []
     taken = 0
     for r in regions:         # strongest first, while they fit
-        trial = _merge(chosen + [_crop(r, image_w, image_h, coarse_scale, scale, params)],
+        trial = merge_crops(chosen + [_crop(r, image_w, image_h, coarse_scale, scale, params)],
                        image_w, image_h, scale, cost_ms)
         if sum(cost_ms(c.pixels) for c in trial) <= budget_ms:
             chosen, taken = trial, taken + 1
@@ -259,7 +259,7 @@ def _grow(lo: float, hi: float, length: float, limit: int) -> Tuple[int, int]:
     return a, min(limit, max(a + 1, int(np.floor(start + length))))
 
 
-def _merge(crops: List[Crop], image_w: int, image_h: int, scale: float,
+def merge_crops(crops: List[Crop], image_w: int, image_h: int, scale: float,
            cost_ms: Callable[[int], float]) -> List[Crop]:
     """Join crops pairwise while one pass over the union is predicted cheaper than two
     (each pass pays a fixed overhead, and overlapping crops pay their overlap twice)."""

@@ -54,6 +54,9 @@ class Estimator(abc.ABC):
     #: True when the constructor takes :data:`RUNTIME_OPTIONS` (it runs its network through
     #: a ``pose_ros.runtimes`` plugin).
     accepts_runtime_options = False
+    #: True when ``infer`` takes ``stream=`` (a camera's key): the estimator keeps state per
+    #: camera across frames (the built-in one's lookout). The node then passes it.
+    accepts_stream = False
 
     def __init__(self, **options) -> None:
         self.options = dict(options)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Tuple
+from typing import Hashable, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -33,6 +33,7 @@ import numpy as np
 from pose_ros import models, runtimes
 from pose_ros.core import input_size, map_fusion
 from pose_ros.core.geometry import apply_letterbox, compute_letterbox, trimmed_input_size
+from pose_ros.core.lookout import LookoutParams
 from pose_ros.core.paf import DecodeParams, decode_output
 from pose_ros.core.persons import PoseResult
 from pose_ros.core.skeletons import Skeleton, get_skeleton
@@ -57,7 +58,8 @@ _SUFFIX_FORMATS = {".pb": "tensorflow", ".caffemodel": "caffe", ".onnx": "onnx",
                    ".xml": "openvino"}
 _OPTIONS = ("model", "model_format", "skeleton", "config", "output", "input_width", "input_height",
             "backend", "runtime", "device", "precision", "strict_backend", "decode_params", "scale", "mean",
-            "swap_rb", "warmup", "trim_padding", "scales", "flip", "zoom", "zoom_scale", "frame_budget_ms")
+            "swap_rb", "warmup", "trim_padding", "scales", "flip", "zoom", "zoom_scale", "scan_scale",
+            "frame_budget_ms")
 _FILE_ONLY_OPTIONS = ("model_format", "skeleton", "config", "output")
 
 
@@ -173,6 +175,10 @@ class OpenPoseDnnEstimator(Estimator):
       zoom           zoom passes on crops around small people and weak evidence of the
                      coarse pass (default True; ``pose_ros.core.zoom``)
       zoom_scale     network pixels per source pixel in the zoom passes (default 1.25)
+      scan_scale     the lookout's scale (default 2.0; 0 = no lookout): on a camera's frames
+                     (``infer(image, stream=...)``) the zoom also follows the small people of
+                     the last frames and scans the frame a tile at a time for people too far
+                     to leave evidence (``pose_ros.core.lookout``)
       frame_budget_ms  time for one whole ``infer`` (default 50; 0 = no budget): the coarse
                      input is the largest up to input_width x input_height whose measured
                      cost fits, the zoom passes get what is left (``frame_budget``)
@@ -180,6 +186,7 @@ class OpenPoseDnnEstimator(Estimator):
 
     api_version = 1
     accepts_runtime_options = True
+    accepts_stream = True
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
@@ -266,13 +273,17 @@ class OpenPoseDnnEstimator(Estimator):
         """The zoom passes (None when ``zoom`` is off); they share the coarse pass's forward."""
         if not _flag(options, "zoom", True):
             return None
+        scan_scale = _number(options, "scan_scale", LookoutParams.scale)
         try:
             params = ZoomParams(scale=_number(options, "zoom_scale", ZoomParams.scale))
             params.validate()
+            lookout = LookoutParams(scale=scan_scale) if scan_scale > 0 else None
+            if lookout is not None:
+                lookout.validate()
         except ValueError as e:
             raise EstimatorError(str(e)) from None
         passes = ZoomPasses(self._forward, self._skeleton, self._scale, self._mean, self._swap_rb)
-        return ZoomStage(params, passes, self._skeleton)
+        return ZoomStage(params, passes, self._skeleton, lookout)
 
     def _start_runtime(self, options: dict) -> runtimes.Runtime:
         """Choose and load the runtime; the legacy ``backend`` option means cv2.dnn's device names."""
@@ -317,7 +328,9 @@ class OpenPoseDnnEstimator(Estimator):
         """Time the network for the budget and the zoom planner (at start-up, or at the first
         frame when ``warmup`` is off): the coarse pass of a 4:3 camera and a typical crop."""
         if (self._budget.enabled or self._zoom is not None) and self._budget.model is None:
-            self._budget.calibrate(self._forward, [self._warm_up_size(), *CALIBRATION_CROPS])
+            tile = self._zoom.lookout_params.tile if self._zoom is not None and self._zoom.lookout_params else 0
+            self._budget.calibrate(self._forward, [self._warm_up_size(), *CALIBRATION_CROPS]
+                                   + ([(tile, tile)] if tile else []))
             self._budget.choose(lambda mw, mh: self._trimmed(640, 480, mw, mh))
 
     # ------------------------------------------------------------------ Estimator API
@@ -338,7 +351,9 @@ class OpenPoseDnnEstimator(Estimator):
         blob = cv2.dnn.blobFromImage(boxed, self._scale, (net_w, net_h), self._mean, self._swap_rb, False)
         return boxed, blob, transform
 
-    def infer(self, image: np.ndarray) -> PoseResult:
+    def infer(self, image: np.ndarray, stream: Optional[Hashable] = None) -> PoseResult:
+        """``stream``: the camera the image comes from (the lookout remembers each camera's
+        last frames); None: a still image, nothing remembered."""
         t0 = time.perf_counter()
         bgr = as_bgr(image)
         h, w = bgr.shape[:2]
@@ -357,7 +372,7 @@ class OpenPoseDnnEstimator(Estimator):
         if self._zoom is not None:
             passes = sum(s * s for s in self._scales) * (2 if self._flip else 1)
             persons = self._zoom.apply(bgr, out, transform, persons, self.decode_params, self._budget,
-                                       int(blob.shape[2] * blob.shape[3] * passes))
+                                       int(blob.shape[2] * blob.shape[3] * passes), stream)
             timings["zoom"] = (time.perf_counter() - t3) * 1e3
         return PoseResult(persons=persons, skeleton=self._skeleton.name, image_width=w, image_height=h,
                           timings_ms=timings)
@@ -410,6 +425,8 @@ class OpenPoseDnnEstimator(Estimator):
             **self._budget.describe(),
             "zoom": ({"enabled": True, **asdict(self._zoom.params), "last_frame": self._zoom.last_plan.as_dict()}
                      if self._zoom is not None else {"enabled": False}),
+            "lookout": ({"enabled": True, **asdict(self._zoom.lookout_params), "last_frame": self._zoom.last_lookout}
+                        if self._zoom is not None and self._zoom.lookout_params is not None else {"enabled": False}),
             "trim_padding": self._trim_padding,
             "scales": list(self._scales),
             "flip": self._flip,

@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from pose_ros import runtimes
 from pose_ros.core.input_size import MAX_INPUT_SIDE, MAX_SCALE, MIN_INPUT_SIDE, NET_STRIDE, scales_problem
 from pose_ros.core.lifting import LiftParams
+from pose_ros.core.lookout import LookoutParams
 from pose_ros.core.paf import DecodeParams
 from pose_ros.core.smoothing import OneEuroParams
 from pose_ros.core.tracking import PersonTracker
@@ -37,7 +38,8 @@ BUILTIN_ESTIMATOR = "openpose_dnn"
 # estimators need not know them (numbers in bench/RESULTS.md, "Accuracy").
 DEFAULT_SCALES = [1.0]
 # ... and so do the far-people options (the estimator's own defaults).
-ZOOM_DEFAULTS = {"zoom": True, "zoom_scale": 1.25, "frame_budget_ms": DEFAULT_FRAME_BUDGET_MS}
+ZOOM_DEFAULTS = {"zoom": True, "zoom_scale": 1.25, "scan_scale": LookoutParams.scale,
+                 "frame_budget_ms": DEFAULT_FRAME_BUDGET_MS}
 _DECODE, _ONE_EURO, _LIFT = DecodeParams(), OneEuroParams(), LiftParams()  # the core owns the defaults
 
 PARAMS = (
@@ -131,6 +133,10 @@ PARAMS = (
           "reload"),
     Param("zoom_scale", ZOOM_DEFAULTS["zoom_scale"], "Network pixels per source pixel in the zoom passes.",
           "reload", 1.0, 4.0),
+    Param("scan_scale", ZOOM_DEFAULTS["scan_scale"], "The lookout (with zoom): from a camera's second frame on, "
+          "follow the small people found and scan the frame a tile at a time at this scale for people too far "
+          "to show in the full-frame pass, with the budget the zoom passes leave. 0 = no lookout.",
+          "reload", 0.0, 4.0),
     Param("frame_budget_ms", ZOOM_DEFAULTS["frame_budget_ms"], "Time for one frame's passes, as measured on this "
           "machine at start-up and while running: the full-frame input shrinks only if even it does not fit, "
           "the zoom passes get what is left. 0 = no budget.", "reload", 0.0, 10000.0),

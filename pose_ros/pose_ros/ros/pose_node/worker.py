@@ -280,7 +280,10 @@ class Worker:
         """The checked result, or None when the frame failed (counted and logged)."""
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
-            result = estimator.infer(image)
+            # the camera's topic names its stream: estimators that keep state across frames
+            # (the built-in one's lookout) keep it per camera
+            result = (estimator.infer(image, stream=lane.image_topic) if getattr(estimator, "accepts_stream", False)
+                      else estimator.infer(image))
         except runtimes.RuntimeUnavailable as exc:  # the forward pass failed: not the frame's fault
             self._fail(lane, "estimator_errors", self._failure(size, header, exc))
             return None
