@@ -21,6 +21,9 @@ COCO-17 results (``pose_ros.formats.coco_format``). Printed per row:
 * AP near: AP of the original subset's large-people rows alone (basketball1/2, messi5:
   people 250-400 px tall), which must not drop when far people are sought;
 * far: AP and people found on the ``far`` subset;
+* video (rows with a frame budget): the same, each image scored as the last frame of a camera
+  after the :data:`LEAD_IN` frames before it (``devset.lead_in``: the video's previous frames,
+  a still image repeated), which is what the lookout (``scan_scale``) needs to work;
 * ms: ``estimator.infer`` wall time per image after a warm-up pass: two timing rounds
   interleaved over the configurations, the faster round per image (drops most of what
   other processes on a shared machine add), median over the images.
@@ -63,9 +66,9 @@ from pose_ros.formats.coco_format import coco_results, oks  # noqa: E402
 LEFT_RIGHT = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 PCK_ALPHA = 0.2
 
-#: The defaults before issue 21: one f32 pass at 432x368, no zoom, no budget. The rows
-#: below that name no precision or zoom are variations of these, comparable with older runs.
-OLD_DEFAULTS = {"precision": "f32", "zoom": False, "frame_budget_ms": 0}
+#: The defaults before issue 21: one f32 pass at 432x368, no zoom, no budget, no lookout. The
+#: rows below that name no precision or zoom are variations of these, comparable with older runs.
+OLD_DEFAULTS = {"precision": "f32", "zoom": False, "frame_budget_ms": 0, "scan_scale": 0}
 SINGLE_PASS = "single pass 432x368 f32 (old defaults)"
 
 #: (name, estimator options) of the configurations measured by default.
@@ -83,8 +86,13 @@ CONFIGS: Tuple[Tuple[str, dict], ...] = (
     ("zoom f32, no budget", {**OLD_DEFAULTS, "zoom": True}),
     ("zoom bf16, no budget", {**OLD_DEFAULTS, "zoom": True, "precision": "bf16"}),
     ("single pass bf16", {**OLD_DEFAULTS, "precision": "bf16"}),
+    ("defaults without the lookout (scan_scale 0)", {"scan_scale": 0}),
 )
-QUICK_CONFIGS = (CONFIGS[0][0], SINGLE_PASS, "input 656x496", "zoom f32, no budget")
+QUICK_CONFIGS = (CONFIGS[0][0], SINGLE_PASS, "input 656x496", "zoom f32, no budget",
+                 "defaults without the lookout (scan_scale 0)")
+#: Frames run through the estimator, as one camera, before each labelled image is scored in
+#: the "video" columns (at 20 fps out, a second of camera): what the lookout has seen by then.
+LEAD_IN = 20
 #: Images of the large-people rows (everything in the original subset but vtest frames).
 NEAR_PREFIXES = ("basketball", "messi")
 
@@ -245,6 +253,28 @@ def detect(est, images: Dict[int, np.ndarray]) -> List[dict]:
     return results
 
 
+def detect_video(est, gt: dict, images: Dict[int, np.ndarray], lead_in: int = LEAD_IN) -> List[dict]:
+    """COCO results of ``est`` on every image as the last frame of a camera: the ``lead_in``
+    frames before it (``devset.lead_in``) run first, as one stream per image."""
+    names = {i["id"]: i["file_name"] for i in gt["images"]}
+    frames = devset.lead_in([names[i] for i in images], lead_in)
+    results: List[dict] = []
+    for image_id, image in images.items():
+        stream = f"{names[image_id]} ({lead_in} frames)"
+        for frame in frames[names[image_id]]:
+            est.infer(frame, stream=stream)
+        results.extend(coco_results(est.infer(image, stream=stream).persons, est.skeleton, image_id))
+    return results
+
+
+def evaluate_video(est, gt: dict, images: Dict[int, np.ndarray], far: Tuple[dict, Dict[int, np.ndarray]]) -> dict:
+    """The video columns of a row: AP and people found on both subsets after :data:`LEAD_IN`
+    frames of each image's camera."""
+    original, far_scores = score(gt, detect_video(est, gt, images)), score(far[0], detect_video(est, *far))
+    return {"AP_video": original["AP"], "found_video": original["found"], "AP_far_video": far_scores["AP"],
+            "found_far_video": far_scores["found"]}
+
+
 def evaluate_config(name: str, est, gt: dict, images: Dict[int, np.ndarray], capture: bool = False,
                     far: Optional[Tuple[dict, Dict[int, np.ndarray]]] = None) -> dict:
     """One pass of estimator ``est`` over the dev set: the metrics (and optionally the maps);
@@ -258,6 +288,8 @@ def evaluate_config(name: str, est, gt: dict, images: Dict[int, np.ndarray], cap
         far_scores = score(far[0], detect(est, far[1]))
         row.update(AP_far=far_scores["AP"], AP50_far=far_scores["AP50"], found_far=far_scores["found"],
                    people_far=far_scores["people"])
+        if getattr(est, "accepts_stream", False) and row["describe"].get("frame_budget_ms", 0) > 0:
+            row.update(evaluate_video(est, gt, images, far))
     return row
 
 
@@ -319,24 +351,34 @@ def describe(r: dict) -> str:
             f"found {r['found']}/{r['people']}, swaps {r['swaps']}/{r['pairs']}, FP {r['FP']}"
             + (f", AP near {r['AP_near']:.3f}" if "AP_near" in r else "")
             + (f", far AP {r['AP_far']:.3f} found {r['found_far']}/{r['people_far']}" if "AP_far" in r else "")
+            + (f"; video: AP {r['AP_video']:.3f} found {r['found_video']}, far AP {r['AP_far_video']:.3f} "
+               f"found {r['found_far_video']}" if "AP_video" in r else "")
             + (f", {r['ms']:.0f} ms/image" if "ms" in r else "")
             + (f", parse {r['parse_ms']:.2f} ms/image" if "parse_ms" in r else ""))
 
 
 def table(rows: List[dict], sweep_rows: List[dict]) -> str:
     head = ("| Setting | AP | AP50 | AR | PCK@0.2 | found | L/R swaps | FP | AP near | far AP | far found "
-            "| ms/image |")
-    lines = [head, "|" + "---|" * 12]
+            "| video AP / found | video far AP / found | ms/image |")
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         far = (f"{r['AP_far']:.3f} | {r['found_far']}/{r['people_far']}" if "AP_far" in r else "n/a | n/a")
         lines.append(f"| {r['name']} | {r['AP']:.3f} | {r['AP50']:.3f} | {r['AR']:.3f} | {r['PCK']:.3f} | "
                      f"{r['found']}/{r['people']} | {r['swaps']}/{r['pairs']} | {r['FP']} | "
-                     f"{r.get('AP_near', float('nan')):.3f} | {far} | {r['ms']:.0f} |")
+                     f"{r.get('AP_near', float('nan')):.3f} | {far} | {video_cells(r)} | {r['ms']:.0f} |")
     for r in sweep_rows:
         lines.append(f"| single pass, {r['name']} | {r['AP']:.3f} | {r['AP50']:.3f} | {r['AR']:.3f} | "
                      f"{r['PCK']:.3f} | {r['found']}/{r['people']} | {r['swaps']}/{r['pairs']} | {r['FP']} | "
-                     f"n/a | n/a | n/a | parse {r['parse_ms']:.1f} |")
+                     f"n/a | n/a | n/a | n/a | n/a | parse {r['parse_ms']:.1f} |")
     return "\n".join(lines)
+
+
+def video_cells(r: dict) -> str:
+    """The two video cells of a row ("same" where the estimator keeps nothing across frames)."""
+    if "AP_video" not in r:
+        return "n/a | n/a"
+    return (f"{r['AP_video']:.3f} / {r['found_video']}/{r['people']} | "
+            f"{r['AP_far_video']:.3f} / {r['found_far_video']}/{r.get('people_far', '?')}")
 
 
 def main() -> int:

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """pose_node with extra options for the built-in estimator, for end-to-end benchmarks only.
 
-The accuracy-at-speed table compares estimator options the node has no parameter for yet
-(``zoom``, ``frame_budget_ms``, ``precision: auto``). This runs the unchanged pose_node and
-merges the JSON object in ``POSE_ROS_BENCH_OPTIONS`` into every OpenPoseDnnEstimator it
-constructs (over what the node passes), which is what the node does once it passes them.
+The accuracy-at-speed table compares estimator options lever by lever, some of which the node
+has no parameter for (the old defaults' ``precision: f32`` with no zoom is one combination of
+parameters, but each lever is easier to state as estimator options). This runs the unchanged
+pose_node and merges the JSON object in ``POSE_ROS_BENCH_OPTIONS`` into every
+OpenPoseDnnEstimator it constructs (over what the node passes).
 """
 
 from __future__ import annotations

@@ -496,7 +496,10 @@ matched at OKS >= 0.5. L/R swaps: left/right pairs of matched people found cross
 detections matching nobody, outside ignore regions. AP near: the basketball and messi5 rows
 alone (large people). far AP / far found: the far subset (bench/devset, 2 half-size vtest
 mosaics, 27 people 27-57 px tall), scored separately so that the original rows stay
-comparable. ms/image: median `infer` time on this machine (same load caveats as above).
+comparable. video AP / found (rows with a frame budget): each image scored as the last frame of
+a camera, after the 20 frames before it in its video (a still image repeated): what the
+lookout (`scan_scale`) has seen by then. ms/image: median `infer` time per still image on this
+machine (same load caveats as above).
 Rows other than the defaults and the zoom/bf16 rows vary the old single-pass defaults
 (432x368, f32). `single pass, <field> = v` rows re-parse that run's maps with one parser
 setting changed (parse ms instead of the whole frame).

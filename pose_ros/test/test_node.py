@@ -548,3 +548,24 @@ def test_the_default_zoom_and_budget_find_the_players():
         assert found >= 1   # 2 on a quiet machine; the budget follows the measured load
     finally:
         rig.close()
+
+
+def test_the_node_finds_far_people_on_a_cameras_later_frames():
+    """The lookout through the node: it passes the camera to the estimator, so from the second
+    frame on far people that no single frame's passes show are scanned for and followed.
+    No budget here (every scan tile each frame): the test is about the node's wiring, not load."""
+    from labelled_frames import far_sequence, found
+    from pose_ros.ros.convert.persons import msg_to_persons
+
+    lead, labelled, labels = far_sequence(3)
+    rig = Rig({"zoom": True, "frame_budget_ms": 0.0, "precision": "auto", "scan_scale": 2.0})
+    try:
+        stamp = 1_000_000_000
+        first = rig.send_until_answered(image_msg(labelled, stamp))
+        for frame in lead + [labelled]:
+            stamp += 100_000_000
+            last = rig.send_until_answered(image_msg(frame, stamp))
+        assert found(msg_to_persons(first), COCO18, labels) == 0      # the first frame: as a still, nobody
+        assert found(msg_to_persons(last), COCO18, labels) >= len(labels) // 2
+    finally:
+        rig.close()
