@@ -23,6 +23,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from pose_ros.core.field_checks import check_fields
 from pose_ros.core.zoom import SHAPE_QUANTUM, Crop
 
 
@@ -66,9 +67,7 @@ class LookoutParams:
                   ("follow_margin", self.follow_margin >= 0, "must be >= 0"),
                   ("scan_every", int(self.scan_every) == self.scan_every and self.scan_every >= 0,
                    "must be an integer >= 0"))
-        for name, ok, why in checks:
-            if not ok:
-                raise ValueError(f"LookoutParams.{name}={getattr(self, name)!r} {why}")
+        check_fields(self, checks)
 
 
 def _starts(length: int, span: float, stride: float) -> List[int]:

@@ -19,6 +19,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from pose_ros.core.field_checks import check_fields
 from pose_ros.core.geometry import LetterboxTransform, map_to_net
 from pose_ros.core.persons import Person
 from pose_ros.core.skeletons import Skeleton
@@ -82,9 +83,7 @@ class DecodeParams:
             ("many_parts", int(self.many_parts) == self.many_parts and self.many_parts >= 1,
              "must be an integer >= 1"),
         )
-        for name, ok, why in checks:
-            if not ok:
-                raise ValueError(f"DecodeParams.{name}={getattr(self, name)!r} {why}")
+        check_fields(self, checks)
 
 
 def _peaks_flat(heatmaps: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from typing import Callable, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from pose_ros.core.field_checks import check_fields
 from pose_ros.core.geometry import LetterboxTransform, map_to_net
 from pose_ros.core.input_size import MIN_INPUT_SIDE
 from pose_ros.core.persons import Person
@@ -65,9 +66,7 @@ class ZoomParams:
                   ("threshold", 0.0 < self.threshold < 1.0, "must be in (0, 1)"),
                   ("margin", self.margin >= 0, "must be >= 0"),
                   ("min_margin", self.min_margin >= 0, "must be >= 0"))
-        for name, ok, why in checks:
-            if not ok:
-                raise ValueError(f"ZoomParams.{name}={getattr(self, name)!r} {why}")
+        check_fields(self, checks)
 
 
 @dataclass(frozen=True)
