@@ -127,27 +127,49 @@ class Observed:
     rss_kb: List[Tuple[float, int]] = field(default_factory=list)  # (s since first output, VmRSS)
 
 
-class Collector:
+class RosProbe:
+    """One node of the bench's own in a private rclpy context (no signal handlers: the bench
+    handles Ctrl-C), spun until a condition holds; the benches' collectors build on it."""
+
+    def __init__(self, domain_id: int, namespace: str, name: str) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        self._rclpy = rclpy
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, namespace=namespace, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def spin_until(self, predicate, timeout_s: float, step_s: float = 0.05) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            self.executor.spin_once(timeout_sec=step_s)
+        return True
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+        self.executor.shutdown()
+        self._rclpy.try_shutdown(context=self.context)
+
+
+class Collector(RosProbe):
     """rclpy side of the bench: subscribes persons + /diagnostics in a private context."""
 
     def __init__(self, domain_id: int, namespace: str) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from rclpy.signals import SignalHandlerOptions
 
         from pose_ros_msgs.msg import PersonKeypointsArray
 
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-        self._rclpy = rclpy
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id,
-                   signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("bench_collector", namespace=namespace, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(domain_id, namespace, "bench_collector")
         self.seen = Observed()
         self.node_pid: Optional[int] = None
         self.source_pid: Optional[int] = None
@@ -175,20 +197,6 @@ class Collector:
                                        if isinstance(status.level, bytes) else int(status.level))
                 values["_message"] = status.message
                 self.seen.diagnostics.append(values)
-
-    def spin_until(self, predicate, timeout_s: float, step_s: float = 0.05) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            self.executor.spin_once(timeout_sec=step_s)
-        return True
-
-    def close(self) -> None:
-        self.executor.remove_node(self.node)
-        self.node.destroy_node()
-        self.executor.shutdown()
-        self._rclpy.try_shutdown(context=self.context)
 
 
 # --------------------------------------------------------------------------- one run

@@ -34,7 +34,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_e2e import VIDEO, cpu_seconds, log_problems, ros_env, spawn, status_kb, stop  # noqa: E402
+from bench_e2e import VIDEO, RosProbe, cpu_seconds, log_problems, ros_env, spawn, status_kb, stop  # noqa: E402
 
 READY_TIMEOUT_S = 180.0
 _runs = itertools.count()
@@ -50,25 +50,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-class Collector:
+class Collector(RosProbe):
     """Subscribes every camera's persons and /diagnostics in a private context."""
 
     def __init__(self, domain_id: int, namespace: str, cameras: Sequence[str]) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from rclpy.signals import SignalHandlerOptions
 
         from pose_ros_msgs.msg import PersonKeypointsArray
 
-        self._rclpy = rclpy
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("bench_multi_camera", namespace=namespace, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(domain_id, namespace, "bench_multi_camera")
         self.recv: Dict[str, List[int]] = {c: [] for c in cameras}
         self.stamps: Dict[str, List[int]] = {c: [] for c in cameras}
         self.diag_names: set = set()
@@ -88,20 +79,6 @@ class Collector:
             if "pose_node: pose" in status.name:
                 self.diag_names.add(status.name)
                 self.diag_values[status.name] = {kv.key: kv.value for kv in status.values}
-
-    def spin_until(self, predicate, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            self.executor.spin_once(timeout_sec=0.05)
-        return True
-
-    def close(self) -> None:
-        self.executor.remove_node(self.node)
-        self.node.destroy_node()
-        self.executor.shutdown()
-        self._rclpy.try_shutdown(context=self.context)
 
 
 def run(count: int, one_node: bool, seconds: float, rate_hz: float, video: str = VIDEO) -> Dict[str, object]:
