@@ -24,7 +24,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from pose_ros.core.field_checks import check_fields
-from pose_ros.core.zoom import SHAPE_QUANTUM, Crop
+from pose_ros.core.zoom import SHAPE_QUANTUM, Crop, fit_box, quantised
 
 
 @dataclass(frozen=True)
@@ -90,30 +90,19 @@ def scan_tiles(image_w: int, image_h: int, params: LookoutParams) -> Tuple[Crop,
     for y0 in _starts(image_h, span, stride):
         for x0 in _starts(image_w, span, stride):
             x1, y1 = min(image_w, int(round(x0 + span))), min(image_h, int(round(y0 + span)))
-            net_w = min(params.tile, _quantised((x1 - x0) * params.scale))
-            net_h = min(params.tile, _quantised((y1 - y0) * params.scale))
+            net_w = min(params.tile, quantised((x1 - x0) * params.scale))
+            net_h = min(params.tile, quantised((y1 - y0) * params.scale))
             tiles.append(Crop(x0, y0, x1, y1, net_w, net_h, 0.0))
     return tuple(tiles)
 
 
-def _quantised(side: float) -> int:
-    return max(SHAPE_QUANTUM, int(np.ceil(side / SHAPE_QUANTUM)) * SHAPE_QUANTUM)
-
-
 def follow_crop(box: Sequence[float], image_w: int, image_h: int, params: LookoutParams) -> Crop:
     """The crop that follows a person last seen in ``box`` (x, y, w, h, source pixels): the box
-    grown by ``follow_margin`` of its height, at ``scale``, its network size rounded up to the
-    shape quantum (the crop grows to fill it, inside the image where it can)."""
+    grown by ``follow_margin`` of its longer side, at ``scale``, fitted to the image as the zoom
+    passes' crops are (:func:`pose_ros.core.zoom.fit_box`)."""
     x, y, w, h = (float(v) for v in box)
     pad = params.follow_margin * max(h, w)
-    x0, y0 = max(0.0, x - pad), max(0.0, y - pad)
-    x1, y1 = min(float(image_w), x + w + pad), min(float(image_h), y + h + pad)
-    net_w, net_h = _quantised((x1 - x0) * params.scale), _quantised((y1 - y0) * params.scale)
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    sw, sh = min(float(image_w), net_w / params.scale), min(float(image_h), net_h / params.scale)
-    bx0 = int(np.floor(min(max(0.0, cx - sw / 2.0), image_w - sw)))
-    by0 = int(np.floor(min(max(0.0, cy - sh / 2.0), image_h - sh)))
-    return Crop(bx0, by0, min(image_w, bx0 + int(round(sw))), min(image_h, by0 + int(round(sh))), net_w, net_h, 1.0)
+    return fit_box(x - pad, y - pad, x + w + pad, y + h + pad, image_w, image_h, params.scale, 1.0)
 
 
 class Lookout:

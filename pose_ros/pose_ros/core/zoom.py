@@ -229,23 +229,25 @@ def _crop(region: np.ndarray, image_w: int, image_h: int, coarse_scale: float, s
     """The crop around one region: margin added, network size rounded up to the quantum."""
     x0, y0, x1, y1, peak = (float(v) for v in region)
     margin = max(params.margin * max(x1 - x0, y1 - y0), params.min_margin / coarse_scale)
-    return _fit_box(x0 - margin, y0 - margin, x1 + margin, y1 + margin, image_w, image_h, scale, peak)
+    return fit_box(x0 - margin, y0 - margin, x1 + margin, y1 + margin, image_w, image_h, scale, peak)
 
 
-def _fit_box(x0: float, y0: float, x1: float, y1: float, image_w: int, image_h: int, scale: float,
-             priority: float) -> Crop:
+def fit_box(x0: float, y0: float, x1: float, y1: float, image_w: int, image_h: int, scale: float,
+            priority: float) -> Crop:
     """Clip a box to the image, round its network size up to :data:`SHAPE_QUANTUM`, and
     grow the box (inside the image where it can) to use the rounded size as context."""
     x0, y0 = max(0.0, x0), max(0.0, y0)
     x1, y1 = min(float(image_w), x1), min(float(image_h), y1)
-    net_w = _quantised((x1 - x0) * scale)
-    net_h = _quantised((y1 - y0) * scale)
+    net_w = quantised((x1 - x0) * scale)
+    net_h = quantised((y1 - y0) * scale)
     bx0, bx1 = _grow(x0, x1, net_w / scale, image_w)
     by0, by1 = _grow(y0, y1, net_h / scale, image_h)
     return Crop(bx0, by0, bx1, by1, net_w, net_h, priority)
 
 
-def _quantised(side: float) -> int:
+def quantised(side: float) -> int:
+    """A network input side for ``side`` pixels: rounded up to :data:`SHAPE_QUANTUM`, at least
+    ``MIN_INPUT_SIDE`` (smaller inputs give maps that do not depend on the image)."""
     return max(MIN_INPUT_SIDE, int(np.ceil(side / SHAPE_QUANTUM)) * SHAPE_QUANTUM)
 
 
@@ -269,7 +271,7 @@ def merge_crops(crops: List[Crop], image_w: int, image_h: int, scale: float,
         for i in range(len(crops)):
             for j in range(i + 1, len(crops)):
                 a, b = crops[i], crops[j]
-                union = _fit_box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1),
+                union = fit_box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1),
                                  image_w, image_h, scale, max(a.priority, b.priority))
                 if cost_ms(union.pixels) <= cost_ms(a.pixels) + cost_ms(b.pixels):
                     crops[i] = union
