@@ -274,16 +274,13 @@ class OpenPoseDnnEstimator(Estimator):
         if not _flag(options, "zoom", True):
             return None
         scan_scale = _number(options, "scan_scale", LookoutParams.scale)
+        params = ZoomParams(scale=_number(options, "zoom_scale", ZoomParams.scale))
+        lookout = LookoutParams(scale=scan_scale) if scan_scale > 0 else None
+        passes = ZoomPasses(self._forward, self._skeleton, self._scale, self._mean, self._swap_rb)
         try:
-            params = ZoomParams(scale=_number(options, "zoom_scale", ZoomParams.scale))
-            params.validate()
-            lookout = LookoutParams(scale=scan_scale) if scan_scale > 0 else None
-            if lookout is not None:
-                lookout.validate()
+            return ZoomStage(params, passes, self._skeleton, lookout)     # it validates both
         except ValueError as e:
             raise EstimatorError(str(e)) from None
-        passes = ZoomPasses(self._forward, self._skeleton, self._scale, self._mean, self._swap_rb)
-        return ZoomStage(params, passes, self._skeleton, lookout)
 
     def _start_runtime(self, options: dict) -> runtimes.Runtime:
         """Choose and load the runtime; the legacy ``backend`` option means cv2.dnn's device names."""
@@ -328,9 +325,8 @@ class OpenPoseDnnEstimator(Estimator):
         """Time the network for the budget and the zoom planner (at start-up, or at the first
         frame when ``warmup`` is off): the coarse pass of a 4:3 camera and a typical crop."""
         if (self._budget.enabled or self._zoom is not None) and self._budget.model is None:
-            tile = self._zoom.lookout_params.tile if self._zoom is not None and self._zoom.lookout_params else 0
-            self._budget.calibrate(self._forward, [self._warm_up_size(), *CALIBRATION_CROPS]
-                                   + ([(tile, tile)] if tile else []))
+            extra = self._zoom.calibration_sizes() if self._zoom is not None else []
+            self._budget.calibrate(self._forward, [self._warm_up_size(), *CALIBRATION_CROPS, *extra])
             self._budget.choose(lambda mw, mh: self._trimmed(640, 480, mw, mh))
 
     # ------------------------------------------------------------------ Estimator API
@@ -423,10 +419,8 @@ class OpenPoseDnnEstimator(Estimator):
             "requested_backend": self._requested["device"],
             "input_size": list(self._budget.size),
             **self._budget.describe(),
-            "zoom": ({"enabled": True, **asdict(self._zoom.params), "last_frame": self._zoom.last_plan.as_dict()}
-                     if self._zoom is not None else {"enabled": False}),
-            "lookout": ({"enabled": True, **asdict(self._zoom.lookout_params), "last_frame": self._zoom.last_lookout}
-                        if self._zoom is not None and self._zoom.lookout_params is not None else {"enabled": False}),
+            **(self._zoom.describe() if self._zoom is not None
+               else {"zoom": {"enabled": False}, "lookout": {"enabled": False}}),
             "trim_padding": self._trim_padding,
             "scales": list(self._scales),
             "flip": self._flip,

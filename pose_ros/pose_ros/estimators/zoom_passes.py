@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import asdict
 from typing import Callable, Hashable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from pose_ros.core import zoom
-from pose_ros.core.lookout import Lookout, LookoutParams
 from pose_ros.core.geometry import LetterboxTransform, apply_letterbox, compute_letterbox
+from pose_ros.core.lookout import Lookout, LookoutParams
 from pose_ros.core.merge import merge_passes
 from pose_ros.core.paf import DecodeParams, as_chw, decode_output
 from pose_ros.core.persons import Person
@@ -143,11 +144,11 @@ class ZoomStage:
             lookout.start_frame(transform.src_w, transform.src_h)
             if lookout.scan_due:
                 tiles = lookout.tiles(lambda crops: len(crops) == 1 and fits(crops))
-                left -= _cost(tiles, frame_budget.pass_ms) if limited else 0.0
+                left -= _cost(tiles, frame_budget.pass_ms)
             follow = zoom.merge_crops(lookout.follow(regions), transform.src_w, transform.src_h,
                                       self.lookout_params.scale, frame_budget.pass_ms)
-            follow = _within(follow, frame_budget.pass_ms, left) if limited else follow
-            left -= _cost(follow, frame_budget.pass_ms) if limited else 0.0
+            follow = _within(follow, fits)
+            left -= _cost(follow, frame_budget.pass_ms)
             tiles += lookout.tiles(fits)
         zoomed = self._run(bgr, self.last_plan.crops + tuple(follow), decode, frame_budget)
         scanned = self._run(bgr, tuple(tiles), decode, frame_budget)
@@ -160,6 +161,19 @@ class ZoomStage:
             self.last_lookout = {"followed": len(follow), "scan_tiles": len(tiles),
                                  "tiles_per_cycle": lookout.tile_count}
         return merged[:decode.max_persons] if decode.max_persons else merged
+
+    def calibration_sizes(self) -> List[Tuple[int, int]]:
+        """Network inputs to time at start-up besides the coarse pass's and the typical crops:
+        the scan tile, run most frames."""
+        tile = self.lookout_params.tile if self.lookout_params is not None else 0
+        return [(tile, tile)] if tile else []
+
+    def describe(self) -> dict:
+        """The ``zoom`` and ``lookout`` entries of the estimator's describe()."""
+        lookout = ({"enabled": True, **asdict(self.lookout_params), "last_frame": self.last_lookout}
+                   if self.lookout_params is not None else {"enabled": False})
+        return {"zoom": {"enabled": True, **asdict(self.params), "last_frame": self.last_plan.as_dict()},
+                "lookout": lookout}
 
     def _run(self, bgr: np.ndarray, crops: Tuple[Crop, ...], decode: DecodeParams,
              frame_budget: FrameBudget) -> List[Person]:
@@ -175,11 +189,11 @@ def _cost(crops: Sequence[Crop], pass_ms: Callable[[int], float]) -> float:
     return sum(pass_ms(c.pixels) for c in crops)
 
 
-def _within(crops: Sequence[Crop], pass_ms: Callable[[int], float], budget_ms: float) -> List[Crop]:
-    """The first ``crops`` (in their order of importance) whose predicted cost fits ``budget_ms``."""
+def _within(crops: Sequence[Crop], fits: Callable[[Sequence[Crop]], bool]) -> List[Crop]:
+    """The first ``crops`` (in their order of importance) that ``fits`` the budget together."""
     chosen: List[Crop] = []
     for crop in crops:
-        if _cost(chosen + [crop], pass_ms) > budget_ms:
+        if not fits(chosen + [crop]):
             break
         chosen.append(crop)
     return chosen
